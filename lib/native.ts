@@ -1,0 +1,72 @@
+/**
+ * Loads the addon: the prebuilt binary shipped in prebuilds/ when one fits,
+ * otherwise the one built from source in build/Release (node-gyp-build's
+ * order). Registers the error factory so native code throws VipaError.
+ */
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import { VipaError } from './errors.js';
+
+/** Options of a native netlink socket. */
+export interface NativeNetlinkOptions {
+  protocol: number;
+  groups?: number[];
+  /** Network namespace: a path (/run/netns/NAME, /proc/PID/ns/net) or an open fd. */
+  netns?: string | number;
+  /** Operation named in errors. */
+  op?: string;
+}
+
+/** Options of a native AF_PACKET socket bound to one interface. */
+export interface NativePacketOptions {
+  ifindex: number;
+  /** Ethertype to receive (host order), e.g. 0x0806 for ARP. */
+  protocol: number;
+  /** Classic BPF program (struct sock_filter[]), attached before bind. */
+  filter?: Buffer;
+  /** Do not receive frames this host sends (PACKET_IGNORE_OUTGOING). */
+  ignoreOutgoing?: boolean;
+  netns?: string | number;
+  op?: string;
+}
+
+/** The addon's socket: syscalls only. See native/socket.h for the contract. */
+export interface NativeSocket {
+  readonly fd: number;
+  /** Netlink port id (0 for packet sockets). */
+  readonly portId: number;
+  send(buffer: Buffer, offset?: number, length?: number): number;
+  /** One datagram into `buffer`; its length, or -1 when nothing came within `timeoutMs`. */
+  recv(buffer: Buffer, timeoutMs: number): number;
+  /** Reads on the event loop: `onData(length)` per datagram, `onData(-errno)` per receive error. */
+  startReading(buffer: Buffer, onData: (lengthOrError: number) => void): void;
+  stopReading(): void;
+  close(): void;
+  /** Sets SO_RCVBUF / SO_SNDBUF (forced when allowed); returns the resulting SO_RCVBUF. */
+  setBufferSizes(rcvbuf: number, sndbuf: number): number;
+}
+
+/** The addon's exports. */
+export interface NativeBinding {
+  Socket: {
+    new (kind: 'netlink', options: NativeNetlinkOptions): NativeSocket;
+    new (kind: 'packet', options: NativePacketOptions): NativeSocket;
+  };
+  setErrorFactory(factory: (errno: number, syscall: string, op: string) => Error): void;
+}
+
+let binding: NativeBinding | undefined;
+
+/** The loaded addon (loaded once, on first use). */
+export function native(): NativeBinding {
+  if (binding) return binding;
+  if (process.platform !== 'linux') throw new Error(`vipa runs on Linux only, not ${process.platform}`);
+  // Netlink is host byte order; the codecs are written for little-endian hosts.
+  if (endianness() !== 'LE') throw new Error('vipa supports little-endian hosts only');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+  const loaded = load(join(__dirname, '..'));
+  loaded.setErrorFactory((errno, syscall, op) => new VipaError({ errno, syscall, op }));
+  binding = loaded;
+  return loaded;
+}

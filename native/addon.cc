@@ -1,0 +1,59 @@
+// Addon entry point: registers the Socket class and the error factory, and
+// closes every socket still open when the environment (main or worker
+// thread) is torn down.
+#include "addon.h"
+
+#include <cstring>
+#include <vector>
+
+#include "socket.h"
+
+namespace vipa {
+
+AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+Napi::Error MakeSystemError(Napi::Env env, int err, const char* syscall, const char* op) {
+  AddonData& data = GetAddonData(env);
+  if (!data.error_factory.IsEmpty()) {
+    Napi::Value e = data.error_factory.Call(
+        {Napi::Number::New(env, err), Napi::String::New(env, syscall), Napi::String::New(env, op)});
+    return Napi::Error(env, e);
+  }
+  Napi::Error e = Napi::Error::New(env, std::string(op) + ": " + syscall + " failed: " + std::strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+namespace {
+
+Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorFactory(fn): fn must be a function");
+  }
+  GetAddonData(info.Env()).error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+void CleanupOpenSockets(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  std::vector<Socket*> open(data->open_sockets.begin(), data->open_sockets.end());
+  for (Socket* s : open) s->CloseNow();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  napi_add_env_cleanup_hook(env, CleanupOpenSockets, data);
+  exports.Set("Socket", Socket::Init(env));
+  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
+  return exports;
+}
+
+}  // namespace vipa
+
+static Napi::Object InitVipa(Napi::Env env, Napi::Object exports) { return vipa::Init(env, exports); }
+
+NODE_API_MODULE(vipa, InitVipa)
