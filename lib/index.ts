@@ -24,3 +24,12 @@ export {
   type LinkRef,
 } from './netlink/address.js';
 export { type Link, type LinkFlags, type OperState } from './netlink/link.js';
+export {
+  NetlinkMonitor,
+  type NetlinkMonitorOptions,
+  type NetlinkMonitorEvents,
+  type NetlinkEvent,
+  type LinkEvent,
+  type AddressEvent,
+  type ResyncEvent,
+} from './netlink/monitor.js';

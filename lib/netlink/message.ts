@@ -225,7 +225,7 @@ export function decodeAck(m: NetlinkMessage): NetlinkAck {
     throw new DecodeError('netlink', 'short', m.payloadOffset, 'NLMSG_ERROR shorter than struct nlmsgerr');
   }
   const error = b.readInt32LE(m.payloadOffset);
-  const ack: NetlinkAck = { errno: -error };
+  const ack: NetlinkAck = { errno: error === 0 ? 0 : -error };
   if (error === 0 || (m.flags & NLM_F_ACK_TLVS) === 0) return ack;
   // TLVs follow the echoed request: only its header when capped (netlink(7)).
   const echoedLen = b.readUInt32LE(m.payloadOffset + 4);
