@@ -273,27 +273,28 @@ void Socket::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
 void Socket::DrainReadable(int status) {
   Napi::HandleScope scope(env_);
   Napi::Buffer<uint8_t> buf = read_buffer_.Value();
+  // libuv turns POLLERR into status UV_EBADF and stops the handle. Our fd is
+  // still open, so POLLERR means a pending socket error (sk_err: ENOBUFS on a
+  // netlink socket whose receive buffer overflowed, netlink(7)). recv(2)
+  // returns that error once; then the handle must be started again or the
+  // socket would never be read anymore.
+  bool rearm = status < 0;
   for (int i = 0; i < kMaxReadsPerWakeup && poll_ != nullptr; i++) {
-    double result;
-    if (status < 0) {
-      result = status;  // libuv reports -errno
-      status = 0;
-    } else {
-      ssize_t n = ::recv(fd_.Get(), buf.Data(), buf.Length(), MSG_DONTWAIT | MSG_TRUNC);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      if (n > static_cast<ssize_t>(buf.Length())) n = -EMSGSIZE;
-      result = n < 0 ? -errno : static_cast<double>(n);
-    }
+    ssize_t n = ::recv(fd_.Get(), buf.Data(), buf.Length(), MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n > static_cast<ssize_t>(buf.Length())) n = -EMSGSIZE;
+    double result = n < 0 ? -errno : static_cast<double>(n);
     try {
       read_callback_.MakeCallback(Value(), {Napi::Number::New(env_, result)}, *async_context_);
     } catch (const Napi::Error& e) {
       // An exception in a JS callback is an uncaught exception of the process,
       // as it would be for any other event-loop callback.
       napi_fatal_exception(env_, e.Value());
-      return;
+      break;
     }
   }
+  if (rearm && poll_ != nullptr) uv_poll_start(&poll_->handle, UV_READABLE, &Socket::OnReadable);
 }
 
 void Socket::StopPolling() {
