@@ -1,7 +1,8 @@
 /**
- * Loads the addon: the prebuilt binary shipped in prebuilds/ when one fits,
- * otherwise the one built from source in build/Release (node-gyp-build's
- * order). Registers the error factory so native code throws VipaError.
+ * Loads the addon with node-gyp-build: a binary built from source in
+ * build/Release when there is one, otherwise the prebuilt binary shipped in
+ * prebuilds/ for this platform (node-gyp-build's order). Registers the error
+ * factory so native code throws VipaError.
  */
 import { endianness } from 'node:os';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@
  * through our own listing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Netlink, VIPA_PROTO, VipaError, type AddressSpec } from '../../lib/index.js';
+import { Netlink, VIPA_PROTO, VipaError } from '../../lib/index.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createLan, type TestHost, type TestLan } from '../helpers/netns.js';
 
