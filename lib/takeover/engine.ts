@@ -1,0 +1,753 @@
+/**
+ * The takeover engine: who holds each group of virtual addresses.
+ *
+ * Pure and synchronous. It never reads a clock, sleeps or does I/O: every
+ * input carries `now` (ms, monotonic), every decision comes out as a list of
+ * {@link Effect}s that the caller executes in order (add/delete addresses,
+ * announce, send messages, report events), and {@link TakeoverEngine.nextDeadline}
+ * tells the caller when to call {@link TakeoverEngine.tick} next. That makes
+ * every transition testable with a fake clock.
+ *
+ * Rules (from the dynamic-VIPA model, see DESIGN.md):
+ * - Members of a group are ordered: home first (priority 255), then backups
+ *   by rank, ties by node id. A node is *eligible* when it is alive, healthy,
+ *   not draining or disabled, its links for the group are up, and its config
+ *   digest matches ours.
+ * - A node takes a group over only when no eligible node holds it, nobody
+ *   is handing it to someone else, and it is the best eligible member; or
+ *   when the holder hands the group to it (a release message naming it).
+ * - A holder gives the group to a better member only through its giveback
+ *   policy (immediate, hold-down, manual) and always by handoff: delete
+ *   first, then tell the target, so two hosts never answer at once.
+ * - Two holders (split brain after a partition) resolve deterministically:
+ *   a pinned holder (operator move) first, then priority, then node id; the
+ *   loser releases, the winner re-announces at once.
+ * - A tick that fires far later than planned means this process was frozen
+ *   or starved: peers' silence proves nothing, so the node resets its
+ *   failure detectors, stops announcing and re-verifies for one detection
+ *   window before acting again; a held group that someone else now holds is
+ *   released (the node steps back).
+ */
+import { comparePriority, type Cluster, type Group } from './config.js';
+import type { FailureDetector } from './detectors.js';
+
+/** Per-group state of this node. */
+export type GroupState =
+  /** Just started: listening for peers before claiming anything. */
+  | 'init'
+  /** Not holding; ready to take over. */
+  | 'backup'
+  /** Holding the addresses and announcing them. */
+  | 'active'
+  /** Holding, but this process was frozen: silent until peers are heard again. */
+  | 'verifying'
+  /** Draining: still holding until the grace period ends, then handing off. */
+  | 'draining'
+  /** Cannot hold (link down, health failing, address deleted by someone else). */
+  | 'fault'
+  /** An operator made this node ineligible. */
+  | 'disabled'
+  /** Stopped: holds nothing, takes nothing. */
+  | 'stopped';
+
+/** Why a transition happened. */
+export type TransitionReason =
+  | 'startup'
+  | 'startup-grace-over'
+  | 'takeover'
+  | 'handoff-received'
+  | 'giveback'
+  | 'handoff-sent'
+  | 'split-brain-lost'
+  | 'split-brain-won'
+  | 'stepped-back'
+  | 'verified'
+  | 'frozen'
+  | 'link-down'
+  | 'link-up'
+  | 'health-failed'
+  | 'health-restored'
+  | 'external-delete'
+  | 'drain'
+  | 'drain-done'
+  | 'disabled'
+  | 'enabled'
+  | 'manual-move'
+  | 'stop';
+
+/** A peer's status of one group, as it reports it. */
+export type PeerGroupStatus =
+  /** In its startup grace: outranks worse members for takeover, but cannot receive a handoff yet. */
+  | 'starting'
+  /** Ready to take the group. */
+  | 'standby'
+  | 'holding'
+  | 'ineligible'
+  /** Just released it (set locally on a release message until the next heartbeat). */
+  | 'releasing';
+
+/** A peer's health as it reports it. */
+export type PeerHealth = 'healthy' | 'unhealthy' | 'draining';
+
+/** A message from a peer, already authenticated and decoded. */
+export type PeerMessage =
+  | {
+      kind: 'heartbeat' | 'leave';
+      from: string;
+      /** The sender process's incarnation (its start time): a restart has a new one. */
+      incarnation: bigint;
+      health: PeerHealth;
+      /** The peer's heartbeat interval (ms). */
+      intervalMs: number;
+      /** Status per group index; groups not listed are 'standby'. */
+      groups: { index: number; status: PeerGroupStatus; pinned: boolean }[];
+      /** False when the peer's config digest differs from ours. */
+      digestMatches: boolean;
+    }
+  | { kind: 'release'; from: string; group: number; target: string | undefined; pinned: boolean; digestMatches: boolean }
+  | { kind: 'move-request'; from: string; group: number; target: string; digestMatches: boolean };
+
+/** What the caller must do, in order. */
+export type Effect =
+  /** Add the group's addresses (lease, nodad, owner tag) and start announcing them. */
+  | { type: 'acquire'; group: number; reason: TransitionReason }
+  /** Stop announcing and delete the group's addresses. */
+  | { type: 'release'; group: number; reason: TransitionReason }
+  /** Announce the group's addresses again now. */
+  | { type: 'announce'; group: number }
+  /** Renew the kernel lifetime of the group's addresses. */
+  | { type: 'refresh-lease'; group: number }
+  /** This node's reported status changed: send a heartbeat now. */
+  | { type: 'send-status' }
+  /** Tell peers this node released `group`, handing it to `target`. */
+  | { type: 'send-release'; group: number; target: string | undefined; pinned: boolean }
+  /** Ask `holder` to hand `group` to `target`. */
+  | { type: 'send-move-request'; group: number; target: string; holder: string }
+  /** Tell peers this node leaves: they take over at once. */
+  | { type: 'send-leave' }
+  | { type: 'event'; event: EngineEvent };
+
+/** Observable events. */
+export type EngineEvent =
+  | { type: 'transition'; group: number; name: string; from: GroupState; to: GroupState; reason: TransitionReason; at: number }
+  | { type: 'peer-up'; peer: string; at: number }
+  | { type: 'peer-down'; peer: string; reason: 'timeout' | 'leave' | 'unreachable'; at: number }
+  | { type: 'config-mismatch'; peer: string; at: number }
+  | { type: 'split-brain'; group: number; holders: string[]; winner: string; at: number }
+  | { type: 'late-timer'; lateMs: number; at: number }
+  | { type: 'move-refused'; group: number; target: string; reason: string; at: number };
+
+/** Creates a detector for a peer. */
+export type DetectorFactory = (peer: string, cluster: Cluster) => FailureDetector;
+
+/** A status snapshot for operators. */
+export interface EngineStatus {
+  node: string;
+  health: 'healthy' | 'unhealthy' | 'draining' | 'stopped';
+  groups: { index: number; name: string; state: GroupState; since: number; reason: TransitionReason; holder: string | undefined; pinned: boolean }[];
+  peers: { id: string; alive: boolean; health: PeerHealth | undefined; digestMatches: boolean }[];
+}
+
+interface PeerView {
+  id: string;
+  detector: FailureDetector;
+  alive: boolean;
+  health: PeerHealth;
+  digestMatches: boolean;
+  statuses: Map<number, { status: PeerGroupStatus; pinned: boolean }>;
+  heard: boolean;
+  incarnation: bigint | undefined;
+  /**
+   * An incarnation that left or whose port became unreachable: it is dead for
+   * good, and a heartbeat of it still in flight must not bring it back.
+   */
+  deadIncarnation: bigint | undefined;
+}
+
+interface GroupView {
+  group: Group;
+  state: GroupState;
+  since: number;
+  reason: TransitionReason;
+  /** This node holds the group because an operator moved it here. */
+  pinned: boolean;
+  /** A handoff in flight: nobody but `target` may take the group until `until`. */
+  transfer: { target: string; until: number; pinned: boolean } | undefined;
+  /** When each member was first seen eligible without interruption (for hold-down). */
+  eligibleSince: Map<string, number>;
+  nextLeaseRefresh: number;
+  /** An externally deleted address made this node give the group up (policy 'release'). */
+  externalFault: boolean;
+}
+
+/** Options of the engine. */
+export interface EngineOptions {
+  /** This node's id (must be in the cluster). */
+  self: string;
+  cluster: Cluster;
+  detectorFactory: DetectorFactory;
+}
+
+/**
+ * Decides, for one node, which groups to hold. See the module comment for
+ * the rules; every public method returns the effects to execute.
+ */
+export class TakeoverEngine {
+  readonly self: string;
+  readonly cluster: Cluster;
+  private readonly peers = new Map<string, PeerView>();
+  private readonly groups: GroupView[];
+  private healthy = true;
+  private draining: { until: number } | undefined;
+  private disabled = false;
+  private stopped = true;
+  private started = false;
+  private graceUntil = 0;
+  private verifyUntil = 0;
+  private armedDeadline: number | undefined;
+  private readonly linksDown = new Set<string>();
+  private effects: Effect[] = [];
+  private now = 0;
+
+  constructor(options: EngineOptions) {
+    const { self, cluster } = options;
+    if (!cluster.nodes.has(self)) throw new RangeError(`node ${JSON.stringify(self)} is not in the cluster (nodes: ${[...cluster.nodes.keys()].join(', ')})`);
+    this.self = self;
+    this.cluster = cluster;
+    for (const id of cluster.nodes.keys()) {
+      if (id === self) continue;
+      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined });
+    }
+    this.groups = cluster.groups.map((group) => ({
+      group, state: 'stopped' as GroupState, since: 0, reason: 'startup' as TransitionReason, pinned: false, transfer: undefined,
+      eligibleSince: new Map<string, number>(), nextLeaseRefresh: Infinity, externalFault: false,
+    }));
+  }
+
+  // ---- inputs ------------------------------------------------------------------
+
+  /** Starts: every group in 'init' until the startup grace ends. */
+  start(now: number): Effect[] {
+    return this.run(now, () => {
+      if (this.started) return;
+      this.started = true;
+      this.stopped = false;
+      this.graceUntil = now + this.cluster.timers.startupGraceMs;
+      for (const g of this.groups) this.transition(g, 'init', 'startup');
+      this.effects.push({ type: 'send-status' });
+    });
+  }
+
+  /** Stops: releases everything, tells peers, takes nothing anymore. */
+  stop(now: number): Effect[] {
+    return this.run(now, () => {
+      if (this.stopped) return;
+      for (const g of this.groups) {
+        if (this.holds(g)) this.releaseGroup(g, 'stop', undefined);
+        this.transition(g, 'stopped', 'stop');
+      }
+      this.stopped = true;
+      this.effects.push({ type: 'send-leave' });
+    });
+  }
+
+  /** A timer fired (at the deadline the caller got from {@link nextDeadline}, or later). */
+  tick(now: number): Effect[] {
+    return this.run(now, () => {
+      const planned = this.armedDeadline;
+      this.armedDeadline = undefined;
+      if (planned !== undefined && now - planned > this.cluster.timers.lateThresholdMs) this.frozen(now - planned);
+    });
+  }
+
+  /**
+   * The native heartbeat sender ran dry: this process could not refill it in
+   * time, so peers may have declared this node dead. Same as a late timer.
+   */
+  heartbeatsStarved(now: number): Effect[] {
+    return this.run(now, () => this.frozen(0));
+  }
+
+  /** An authenticated message from a peer. */
+  receive(message: PeerMessage, now: number): Effect[] {
+    return this.run(now, () => {
+      const peer = this.peers.get(message.from);
+      if (!peer) return; // not in our config: the receiver counts and drops these
+      if (!message.digestMatches) {
+        if (peer.digestMatches) this.event({ type: 'config-mismatch', peer: peer.id, at: now });
+        peer.digestMatches = false;
+        return; // never act on a different view of the cluster
+      }
+      peer.digestMatches = true;
+      if ((message.kind === 'heartbeat' || message.kind === 'leave') && message.incarnation === peer.deadIncarnation) return;
+      switch (message.kind) {
+        case 'heartbeat':
+          peer.incarnation = message.incarnation;
+          peer.detector.heartbeat(now, message.intervalMs);
+          peer.heard = true;
+          if (!peer.alive) {
+            peer.alive = true;
+            this.event({ type: 'peer-up', peer: peer.id, at: now });
+          }
+          peer.health = message.health;
+          peer.statuses = new Map(message.groups.map((s) => [s.index, { status: s.status, pinned: s.pinned }]));
+          for (const g of this.groups) {
+            if (g.transfer && g.transfer.target === peer.id && peer.statuses.get(g.group.index)?.status === 'holding') g.transfer = undefined;
+          }
+          break;
+        case 'leave':
+          peer.statuses.clear();
+          peer.deadIncarnation = message.incarnation;
+          this.markDown(peer, 'leave');
+          break;
+        case 'release': {
+          const g = this.groups[message.group];
+          if (!g) return;
+          // 'releasing' until its next heartbeat: a node that just gave the group
+          // away is no candidate to receive it back (no handoff ping-pong).
+          peer.statuses.set(message.group, { status: 'releasing', pinned: false });
+          if (message.target === this.self) {
+            g.transfer = undefined;
+            if (this.canReceive(g)) {
+              this.acquireGroup(g, message.pinned ? 'manual-move' : 'handoff-received');
+              g.pinned = message.pinned;
+            }
+          } else if (message.target !== undefined && this.peers.get(message.target)?.alive) {
+            g.transfer = { target: message.target, until: now + this.detectionMs(), pinned: message.pinned };
+          }
+          break;
+        }
+        case 'move-request': {
+          const g = this.groups[message.group];
+          if (g && this.holds(g)) this.moveFrom(g, message.target);
+          break;
+        }
+      }
+    });
+  }
+
+  /** A peer's host reported its heartbeat port unreachable (ICMP): its process is gone. */
+  peerUnreachable(peerId: string, now: number): Effect[] {
+    return this.run(now, () => {
+      const peer = this.peers.get(peerId);
+      if (!peer?.alive) return;
+      peer.deadIncarnation = peer.incarnation;
+      this.markDown(peer, 'unreachable');
+    });
+  }
+
+  /** An interface went down or came back. */
+  linkChanged(name: string, up: boolean, now: number): Effect[] {
+    return this.run(now, () => {
+      if (up) this.linksDown.delete(name);
+      else this.linksDown.add(name);
+      for (const g of this.groups) {
+        if (!g.group.addresses.some((a) => a.interface === name)) continue;
+        if (!up && g.state !== 'fault' && g.state !== 'stopped') {
+          if (this.holds(g)) this.releaseGroup(g, 'link-down', this.bestReceiver(g));
+          this.transition(g, 'fault', 'link-down');
+          this.effects.push({ type: 'send-status' });
+        } else if (up && g.state === 'fault' && this.groupLinksUp(g) && this.healthy && !g.externalFault) {
+          this.transition(g, 'backup', 'link-up');
+          this.effects.push({ type: 'send-status' });
+        }
+      }
+    });
+  }
+
+  /** Local health changed (after rise/fall counting). */
+  healthChanged(healthy: boolean, now: number): Effect[] {
+    return this.run(now, () => {
+      if (healthy === this.healthy) return;
+      this.healthy = healthy;
+      for (const g of this.groups) {
+        if (!healthy && g.state !== 'stopped' && g.state !== 'fault') {
+          if (this.holds(g)) this.releaseGroup(g, 'health-failed', this.bestReceiver(g));
+          this.transition(g, 'fault', 'health-failed');
+        } else if (healthy && g.state === 'fault' && this.groupLinksUp(g) && !g.externalFault) {
+          this.transition(g, 'backup', 'health-restored');
+        }
+      }
+      this.effects.push({ type: 'send-status' });
+    });
+  }
+
+  /** Someone else deleted one of the addresses of a group this node holds. */
+  addressDeleted(groupIndex: number, now: number): Effect[] {
+    return this.run(now, () => {
+      const g = this.groups[groupIndex];
+      if (!g || !this.holds(g)) return;
+      if (this.cluster.externalDelete === 'readd') {
+        this.effects.push({ type: 'acquire', group: groupIndex, reason: 'external-delete' });
+        return;
+      }
+      g.externalFault = true;
+      this.releaseGroup(g, 'external-delete', this.bestReceiver(g));
+      this.transition(g, 'fault', 'external-delete');
+      this.effects.push({ type: 'send-status' });
+    });
+  }
+
+  /** Operator: move a group to `target`, pinned there until the next operator action or a failure. */
+  move(groupName: string, target: string, now: number): Effect[] {
+    return this.run(now, () => {
+      const g = this.groupByName(groupName);
+      if (!g.group.priorities.has(target)) throw new RangeError(`node ${JSON.stringify(target)} is not a member of group ${JSON.stringify(groupName)}`);
+      if (this.holds(g)) {
+        this.moveFrom(g, target);
+        return;
+      }
+      const holder = this.holderOf(g);
+      if (holder === undefined) {
+        if (target === this.self && this.canReceive(g)) {
+          this.acquireGroup(g, 'manual-move');
+          g.pinned = true;
+        } else this.event({ type: 'move-refused', group: g.group.index, target, reason: 'nobody holds the group; move it from its next holder', at: now });
+        return;
+      }
+      if (holder !== target) this.effects.push({ type: 'send-move-request', group: g.group.index, target, holder });
+    });
+  }
+
+  /** Operator: drain this node: keep holding for `graceMs`, then hand everything off; take nothing new. */
+  drain(graceMs: number, now: number): Effect[] {
+    if (!Number.isFinite(graceMs) || graceMs < 0) throw new RangeError(`grace period must be ≥ 0 ms, got ${graceMs}`);
+    return this.run(now, () => {
+      this.draining = { until: now + graceMs };
+      for (const g of this.groups) {
+        if (g.state === 'active' || g.state === 'verifying') this.transition(g, 'draining', 'drain');
+      }
+      this.effects.push({ type: 'send-status' });
+    });
+  }
+
+  /** Operator: make this node ineligible (releases what it holds) or eligible again; `true` also clears pins and faults from external deletes. */
+  setEnabled(enabled: boolean, now: number): Effect[] {
+    return this.run(now, () => {
+      if (!enabled) {
+        this.disabled = true;
+        for (const g of this.groups) {
+          if (g.state === 'stopped') continue;
+          if (this.holds(g)) this.releaseGroup(g, 'disabled', this.bestReceiver(g));
+          this.transition(g, 'disabled', 'disabled');
+        }
+      } else {
+        this.disabled = false;
+        this.draining = undefined;
+        for (const g of this.groups) {
+          g.pinned = false;
+          g.externalFault = false;
+          if (g.state === 'disabled' || g.state === 'fault' || g.state === 'draining') {
+            if (g.state === 'draining') this.transition(g, 'active', 'enabled');
+            else this.transition(g, this.healthy && this.groupLinksUp(g) ? 'backup' : 'fault', 'enabled');
+          }
+        }
+      }
+      this.effects.push({ type: 'send-status' });
+    });
+  }
+
+  // ---- outputs for the caller -------------------------------------------------------
+
+  /** The next time {@link tick} must be called (ms), or undefined when nothing is pending. */
+  nextDeadline(): number | undefined {
+    let next = Infinity;
+    if (!this.stopped) {
+      if (this.groups.some((g) => g.state === 'init')) next = Math.min(next, this.graceUntil);
+      if (this.verifyUntil > 0) next = Math.min(next, this.verifyUntil);
+      if (this.draining) next = Math.min(next, this.draining.until);
+      for (const p of this.peers.values()) if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
+      for (const g of this.groups) {
+        if (this.holds(g)) next = Math.min(next, g.nextLeaseRefresh);
+        if (g.transfer) next = Math.min(next, g.transfer.until);
+        if (g.group.giveback.mode === 'hold-down' && this.holds(g)) {
+          const delay = g.group.giveback.delayMs;
+          for (const since of g.eligibleSince.values()) if (since + delay > this.now) next = Math.min(next, since + delay);
+        }
+      }
+    }
+    if (next === Infinity) {
+      this.armedDeadline = undefined;
+      return undefined;
+    }
+    this.armedDeadline = Math.max(next, this.now);
+    return this.armedDeadline;
+  }
+
+  /** This node's status of each group, for its heartbeats. */
+  reportedGroups(): { index: number; status: PeerGroupStatus; pinned: boolean }[] {
+    return this.groups.map((g) => ({
+      index: g.group.index,
+      status: this.holds(g) ? 'holding' : g.state === 'init' ? 'starting' : this.canReceive(g) ? 'standby' : 'ineligible',
+      pinned: g.pinned && this.holds(g),
+    }));
+  }
+
+  /** This node's health for its heartbeats. */
+  reportedHealth(): PeerHealth {
+    if (this.draining) return 'draining';
+    return this.healthy ? 'healthy' : 'unhealthy';
+  }
+
+  /** A snapshot for status displays. */
+  status(): EngineStatus {
+    return {
+      node: this.self,
+      health: this.stopped ? 'stopped' : this.reportedHealth(),
+      groups: this.groups.map((g) => ({
+        index: g.group.index, name: g.group.name, state: g.state, since: g.since, reason: g.reason,
+        holder: this.holds(g) ? this.self : this.holderOf(g), pinned: g.pinned,
+      })),
+      peers: [...this.peers.values()].map((p) => ({ id: p.id, alive: p.alive, health: p.heard ? p.health : undefined, digestMatches: p.digestMatches })),
+    };
+  }
+
+  /** The group's current state. */
+  groupState(index: number): GroupState {
+    const g = this.groups[index];
+    if (!g) throw new RangeError(`no group ${index}`);
+    return g.state;
+  }
+
+  // ---- the decision core -----------------------------------------------------------
+
+  private run(now: number, input: () => void): Effect[] {
+    this.now = Math.max(this.now, now);
+    this.effects = [];
+    input();
+    if (!this.stopped) this.evaluate();
+    const out = this.effects;
+    this.effects = [];
+    return out;
+  }
+
+  private event(event: EngineEvent): void {
+    this.effects.push({ type: 'event', event });
+  }
+
+  private transition(g: GroupView, to: GroupState, reason: TransitionReason): void {
+    if (g.state === to) return;
+    const from = g.state;
+    g.state = to;
+    g.since = this.now;
+    g.reason = reason;
+    this.event({ type: 'transition', group: g.group.index, name: g.group.name, from, to, reason, at: this.now });
+  }
+
+  private detectionMs(): number {
+    return this.cluster.timers.heartbeatIntervalMs * this.cluster.timers.missCount;
+  }
+
+  private frozen(lateMs: number): void {
+    this.event({ type: 'late-timer', lateMs, at: this.now });
+    // Silence heard while frozen proves nothing: give every peer a fresh window.
+    for (const p of this.peers.values()) {
+      if (!p.alive) continue;
+      p.detector.reset();
+      p.detector.heartbeat(this.now);
+    }
+    this.verifyUntil = this.now + this.detectionMs();
+    for (const g of this.groups) if (g.state === 'active') this.transition(g, 'verifying', 'frozen');
+  }
+
+  private markDown(peer: PeerView, reason: 'timeout' | 'leave' | 'unreachable'): void {
+    if (!peer.alive) return;
+    peer.alive = false;
+    peer.statuses.clear();
+    this.event({ type: 'peer-down', peer: peer.id, reason, at: this.now });
+    for (const g of this.groups) if (g.transfer?.target === peer.id) g.transfer = undefined;
+  }
+
+  private holds(g: GroupView): boolean {
+    return g.state === 'active' || g.state === 'verifying' || g.state === 'draining';
+  }
+
+  private groupLinksUp(g: GroupView): boolean {
+    return g.group.addresses.every((a) => !this.linksDown.has(a.interface));
+  }
+
+  /** Can this node become the holder of `g` now? */
+  private canReceive(g: GroupView): boolean {
+    return !this.stopped && this.healthy && !this.draining && !this.disabled && !g.externalFault && this.groupLinksUp(g) && g.state !== 'init' && g.state !== 'fault' && g.state !== 'disabled';
+  }
+
+  /**
+   * Can peer `p` become holder? For a handoff it must be ready now; for the
+   * takeover order a starting peer counts, so worse members wait for it.
+   */
+  private peerCanReceive(p: PeerView, g: GroupView, forHandoff: boolean): boolean {
+    const status = p.statuses.get(g.group.index)?.status;
+    if (status === 'ineligible' || status === 'releasing' || (forHandoff && status === 'starting')) return false;
+    return p.alive && p.digestMatches && p.health === 'healthy';
+  }
+
+  private peerHolds(p: PeerView, g: GroupView): boolean {
+    return p.alive && p.digestMatches && p.statuses.get(g.group.index)?.status === 'holding';
+  }
+
+  /** Another live node that holds `g` (the best one if several). */
+  private holderOf(g: GroupView): string | undefined {
+    const holders = [...this.peers.values()].filter((p) => this.peerHolds(p, g)).map((p) => p.id);
+    holders.sort((a, b) => this.compareClaims(g, a, b));
+    return holders[0];
+  }
+
+  private isPinned(g: GroupView, node: string): boolean {
+    if (node === this.self) return g.pinned && this.holds(g);
+    return this.peers.get(node)?.statuses.get(g.group.index)?.pinned ?? false;
+  }
+
+  /** Split-brain order: pinned first, then priority, then node id. */
+  private compareClaims(g: GroupView, a: string, b: string): number {
+    const pa = this.isPinned(g, a) ? 1 : 0;
+    const pb = this.isPinned(g, b) ? 1 : 0;
+    if (pa !== pb) return pb - pa;
+    return comparePriority(g.group.priorities, a, b);
+  }
+
+  /** Members that could become holder, best first (see {@link peerCanReceive} for `forHandoff`). */
+  private receivers(g: GroupView, forHandoff = true): string[] {
+    return g.group.order.filter((id) => (id === this.self ? this.canReceive(g) : this.peers.has(id) && this.peerCanReceive(this.peers.get(id)!, g, forHandoff)));
+  }
+
+  private bestReceiver(g: GroupView): string | undefined {
+    return this.receivers(g).find((id) => id !== this.self);
+  }
+
+  private acquireGroup(g: GroupView, reason: TransitionReason): void {
+    this.effects.push({ type: 'acquire', group: g.group.index, reason });
+    this.transition(g, 'active', reason);
+    g.nextLeaseRefresh = this.now + (this.cluster.timers.leaseSeconds * 1000) / 3;
+    this.effects.push({ type: 'send-status' });
+  }
+
+  private releaseGroup(g: GroupView, reason: TransitionReason, handTo: string | undefined, pinned = false): void {
+    this.effects.push({ type: 'release', group: g.group.index, reason });
+    g.pinned = false;
+    g.nextLeaseRefresh = Infinity;
+    if (handTo !== undefined) g.transfer = { target: handTo, until: this.now + this.detectionMs(), pinned };
+    this.effects.push({ type: 'send-release', group: g.group.index, target: handTo, pinned });
+  }
+
+  private moveFrom(g: GroupView, target: string): void {
+    if (target === this.self) {
+      g.pinned = true;
+      this.effects.push({ type: 'send-status' });
+      return;
+    }
+    const peer = this.peers.get(target);
+    if (!peer || !this.peerCanReceive(peer, g, true)) {
+      this.event({ type: 'move-refused', group: g.group.index, target, reason: 'target is not alive and eligible', at: this.now });
+      return;
+    }
+    this.releaseGroup(g, 'manual-move', target, true);
+    this.transition(g, 'backup', 'handoff-sent');
+  }
+
+  private groupByName(name: string): GroupView {
+    const g = this.groups.find((x) => x.group.name === name);
+    if (!g) throw new RangeError(`unknown group ${JSON.stringify(name)} (groups: ${this.groups.map((x) => x.group.name).join(', ')})`);
+    return g;
+  }
+
+  /** Re-derives every decision from the current view. Runs after every input. */
+  private evaluate(): void {
+    const now = this.now;
+    for (const p of this.peers.values()) {
+      if (p.alive && !p.detector.isAvailable(now)) this.markDown(p, 'timeout');
+    }
+    const verifying = this.verifyUntil > now;
+    if (!verifying && this.verifyUntil > 0) this.verifyUntil = 0;
+    const draining = this.draining !== undefined && now >= this.draining.until;
+
+    for (const g of this.groups) {
+      if (g.transfer && (now >= g.transfer.until || !this.peers.get(g.transfer.target)?.alive)) g.transfer = undefined;
+      this.trackEligibility(g);
+
+      if (g.state === 'init') {
+        if (now >= this.graceUntil && !verifying) this.transition(g, this.healthy && this.groupLinksUp(g) ? 'backup' : 'fault', 'startup-grace-over');
+        else continue;
+      }
+
+      if (this.holds(g)) {
+        this.evaluateHolder(g, verifying, draining);
+      } else if (g.state === 'backup' && !verifying && !g.transfer) {
+        this.evaluateBackup(g);
+      }
+    }
+    if (draining) this.draining = { until: Infinity };
+  }
+
+  private trackEligibility(g: GroupView): void {
+    const eligible = new Set(this.receivers(g));
+    for (const id of [...g.eligibleSince.keys()]) if (!eligible.has(id)) g.eligibleSince.delete(id);
+    for (const id of eligible) if (!g.eligibleSince.has(id)) g.eligibleSince.set(id, this.now);
+  }
+
+  private evaluateHolder(g: GroupView, verifying: boolean, drainOver: boolean): void {
+    const now = this.now;
+    // Another live holder: split brain (or a holder seen while re-verifying).
+    const others = [...this.peers.values()].filter((p) => this.peerHolds(p, g)).map((p) => p.id);
+    if (others.length > 0) {
+      if (g.state === 'verifying') {
+        this.releaseGroup(g, 'stepped-back', undefined);
+        this.transition(g, 'backup', 'stepped-back');
+        return;
+      }
+      const all = [this.self, ...others].sort((a, b) => this.compareClaims(g, a, b));
+      const winner = all[0]!;
+      this.event({ type: 'split-brain', group: g.group.index, holders: all, winner, at: now });
+      if (winner !== this.self) {
+        this.releaseGroup(g, 'split-brain-lost', undefined);
+        this.transition(g, 'backup', 'split-brain-lost');
+        return;
+      }
+      this.effects.push({ type: 'announce', group: g.group.index });
+    }
+
+    if (g.state === 'verifying') {
+      if (!verifying) {
+        // Nobody else claims it: assert ownership again from scratch (the lease may have run out while frozen).
+        this.effects.push({ type: 'acquire', group: g.group.index, reason: 'verified' });
+        this.transition(g, 'active', 'verified');
+        g.nextLeaseRefresh = now + (this.cluster.timers.leaseSeconds * 1000) / 3;
+      }
+      return;
+    }
+
+    if (g.state === 'draining') {
+      if (drainOver) {
+        this.releaseGroup(g, 'drain-done', this.bestReceiver(g));
+        this.transition(g, 'backup', 'drain-done');
+        return;
+      }
+    } else if (!g.pinned && !verifying) {
+      // Giveback: a better member is eligible.
+      const best = this.receivers(g)[0];
+      if (best !== undefined && best !== this.self && comparePriority(g.group.priorities, best, this.self) < 0 && this.givebackDue(g, best)) {
+        this.releaseGroup(g, 'giveback', best);
+        this.transition(g, 'backup', 'giveback');
+        return;
+      }
+    }
+
+    if (now >= g.nextLeaseRefresh) {
+      this.effects.push({ type: 'refresh-lease', group: g.group.index });
+      g.nextLeaseRefresh = now + (this.cluster.timers.leaseSeconds * 1000) / 3;
+    }
+  }
+
+  private givebackDue(g: GroupView, best: string): boolean {
+    const policy = g.group.giveback;
+    if (policy.mode === 'immediate') return true;
+    if (policy.mode === 'manual') return false;
+    const since = g.eligibleSince.get(best);
+    return since !== undefined && this.now - since >= policy.delayMs;
+  }
+
+  private evaluateBackup(g: GroupView): void {
+    if (!this.canReceive(g)) return;
+    if (this.holderOf(g) !== undefined) return;
+    if (this.receivers(g, false)[0] === this.self) this.acquireGroup(g, 'takeover');
+  }
+}
