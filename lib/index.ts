@@ -33,3 +33,4 @@ export {
   type AddressEvent,
   type ResyncEvent,
 } from './netlink/monitor.js';
+export { AddressReaper, type AddressReaperOptions } from './netlink/reaper.js';

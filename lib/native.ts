@@ -47,8 +47,24 @@ export interface NativeSocket {
   setBufferSizes(rcvbuf: number, sndbuf: number): number;
 }
 
+/**
+ * The addon's reaper: a child process that sends the armed netlink requests
+ * when this process dies without calling quit(). See native/reaper.h.
+ */
+export interface NativeReaper {
+  /** The child's pid, -1 once reaped. */
+  readonly pid: number;
+  /** Whether the child still runs. */
+  readonly alive: boolean;
+  /** Replaces the requests to send if this process dies (empty = nothing). */
+  arm(requests: Buffer): void;
+  /** Ends the child without sending anything. */
+  quit(): void;
+}
+
 /** The addon's exports. */
 export interface NativeBinding {
+  Reaper: new (options?: { netns?: string | number; maxBytes?: number }) => NativeReaper;
   Socket: {
     new (kind: 'netlink', options: NativeNetlinkOptions): NativeSocket;
     new (kind: 'packet', options: NativePacketOptions): NativeSocket;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "reaper.h"
 #include "socket.h"
 
 namespace vipa {
@@ -39,6 +40,10 @@ void CleanupOpenSockets(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
   std::vector<Socket*> open(data->open_sockets.begin(), data->open_sockets.end());
   for (Socket* s : open) s->CloseNow();
+  // The engine that armed a reaper is gone with this environment: let the
+  // reaper remove what it held, as if the process had died.
+  std::vector<Reaper*> reapers(data->open_reapers.begin(), data->open_reapers.end());
+  for (Reaper* r : reapers) r->Abandon();
 }
 
 }  // namespace
@@ -48,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(data);
   napi_add_env_cleanup_hook(env, CleanupOpenSockets, data);
   exports.Set("Socket", Socket::Init(env));
+  exports.Set("Reaper", Reaper::Init(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   return exports;
 }

@@ -11,11 +11,13 @@
 namespace vipa {
 
 class Socket;
+class Reaper;
 
 struct AddonData {
   Napi::FunctionReference error_factory;  // (errno, syscall, op) => VipaError
   Napi::FunctionReference socket_ctor;
   std::unordered_set<Socket*> open_sockets;  // closed by the env cleanup hook
+  std::unordered_set<Reaper*> open_reapers;  // abandoned by the env cleanup hook
 };
 
 AddonData& GetAddonData(Napi::Env env);

@@ -1,0 +1,70 @@
+/**
+ * Addresses that disappear with their owner process.
+ *
+ * A kernel address outlives the process that added it. {@link AddressReaper}
+ * starts a child process (native/reaper.cc) that deletes the addresses this
+ * process holds the moment it dies, by any means: SIGKILL, a crash, the OOM
+ * killer. Keep it armed with the current set after each change; on a clean
+ * shutdown delete the addresses yourself and call `quit()`.
+ *
+ * A frozen process (SIGSTOP) is not dead: for that case held addresses also
+ * carry a kernel lifetime (lease).
+ */
+import { native, type NativeReaper } from '../native.js';
+import { bindLink, encodeAddressRequest, validateAddressSpec, type AddressSpec } from './address.js';
+import { MessageWriter } from './message.js';
+
+/** Where the reaper deletes. */
+export interface AddressReaperOptions {
+  /** Network namespace (path or fd) of the addresses; default the caller's. */
+  netns?: string | number;
+}
+
+/**
+ * A watchdog child process that deletes the armed addresses when this
+ * process dies without calling {@link quit}.
+ */
+export class AddressReaper implements Disposable {
+  private readonly reaper: NativeReaper;
+  private readonly writer = new MessageWriter();
+  private seq = 1;
+
+  constructor(options: AddressReaperOptions = {}) {
+    this.reaper = new (native().Reaper)(options.netns === undefined ? {} : { netns: options.netns });
+  }
+
+  /** The child's pid (for diagnostics); -1 after quit. */
+  get pid(): number {
+    return this.reaper.pid;
+  }
+
+  /** Whether the child is still running. */
+  get alive(): boolean {
+    return this.reaper.alive;
+  }
+
+  /**
+   * Sets what to delete if this process dies: every address in `held`,
+   * which must give interfaces by index (names would need a kernel lookup).
+   * Replaces the previous set; an empty list disarms.
+   */
+  arm(held: readonly AddressSpec[]): void {
+    this.writer.reset();
+    for (const spec of held) {
+      const request = validateAddressSpec(spec);
+      if (typeof spec.link !== 'number') throw new TypeError(`reaper needs interface indexes, got ${JSON.stringify(spec.link)}`);
+      encodeAddressRequest(this.writer, 'delete', bindLink(request, { index: spec.link, name: '' }), this.seq++);
+    }
+    this.reaper.arm(this.writer.buffer.subarray(0, this.writer.length));
+  }
+
+  /** Ends the child without deleting anything (after a clean shutdown deleted the addresses). */
+  quit(): void {
+    this.reaper.quit();
+  }
+
+  /** Same as {@link quit}. */
+  [Symbol.dispose](): void {
+    this.quit();
+  }
+}

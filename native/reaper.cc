@@ -1,0 +1,214 @@
+#include "reaper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "addon.h"
+#include "netns.h"
+
+namespace vipa {
+namespace {
+
+constexpr uint8_t kFrameArm = 1;   // payload: the netlink requests to send on EOF
+constexpr uint8_t kFrameQuit = 2;  // exit without sending anything
+constexpr size_t kDefaultMaxBytes = 1 << 20;
+
+// Reads exactly n bytes; false on EOF or error.
+bool ReadFully(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// The child's whole life. Async-signal-safe calls only (see reaper.h).
+[[noreturn]] void ChildMain(int pipe_fd, int netlink_fd, uint8_t* armed, uint8_t* incoming, size_t max_bytes) {
+  // Keep stdio, the pipe and the netlink socket; close everything else so the
+  // child holds none of the parent's sockets (a heartbeat port it kept open
+  // would hide the parent's death from peers).
+  int keep_low = std::min(pipe_fd, netlink_fd), keep_high = std::max(pipe_fd, netlink_fd);
+  if (keep_low > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep_low - 1), 0u);
+  if (keep_high > keep_low + 1) ::syscall(SYS_close_range, static_cast<unsigned>(keep_low + 1), static_cast<unsigned>(keep_high - 1), 0u);
+  ::syscall(SYS_close_range, static_cast<unsigned>(keep_high + 1), ~0u, 0u);
+  // Terminal signals to the process group (Ctrl-C) are the parent's to handle;
+  // the child must live until the parent is gone.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGINT, &ignore, nullptr);
+  ::sigaction(SIGTERM, &ignore, nullptr);
+  ::sigaction(SIGHUP, &ignore, nullptr);
+  ::sigaction(SIGQUIT, &ignore, nullptr);
+  ::prctl(PR_SET_NAME, "vipa-reaper", 0, 0, 0);
+
+  size_t armed_len = 0;
+  for (;;) {
+    uint8_t header[5];
+    if (!ReadFully(pipe_fd, header, sizeof header)) break;  // parent gone
+    uint32_t len;
+    std::memcpy(&len, header + 1, sizeof len);
+    if (header[0] == kFrameQuit) ::_exit(0);
+    if (header[0] != kFrameArm || len > max_bytes) ::_exit(2);
+    if (!ReadFully(pipe_fd, incoming, len)) break;  // died mid-update: keep the previous batch
+    uint8_t* t = armed;
+    armed = incoming;
+    incoming = t;
+    armed_len = len;
+  }
+  if (armed_len > 0) {
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    // rtnetlink processes every message of one datagram in turn (netlink(7)).
+    while (::sendto(netlink_fd, armed, armed_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
+    }
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+Napi::Function Reaper::Init(Napi::Env env) {
+  return DefineClass(env, "Reaper",
+                     {
+                         InstanceMethod<&Reaper::Arm>("arm"),
+                         InstanceMethod<&Reaper::Quit>("quit"),
+                         InstanceAccessor<&Reaper::GetPid>("pid"),
+                         InstanceAccessor<&Reaper::IsAlive>("alive"),
+                     });
+}
+
+// new Reaper({ netns?, maxBytes? })
+Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  Napi::Object options = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  max_bytes_ = options.Get("maxBytes").IsNumber() ? options.Get("maxBytes").As<Napi::Number>().Uint32Value() : kDefaultMaxBytes;
+  NetnsTarget target;
+  if (options.Get("netns").IsString()) target.path = options.Get("netns").As<Napi::String>().Utf8Value();
+  if (options.Get("netns").IsNumber()) target.fd = options.Get("netns").As<Napi::Number>().Int32Value();
+
+  int err = 0;
+  const char* syscall = "socket";
+  UniqueFd netlink;
+  {
+    NetnsScope scope(target, err, syscall);
+    if (err == 0) {
+      netlink.Reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+      if (!netlink.Valid()) {
+        err = errno;
+        syscall = "socket";
+      }
+    }
+  }
+  if (err != 0) throw MakeSystemError(env, err, syscall, "reaper start");
+
+  int fds[2];
+  // O_CLOEXEC: processes the daemon spawns must not hold the write end, or the
+  // reaper would not see the daemon die while they live.
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw MakeSystemError(env, errno, "pipe2", "reaper start");
+  UniqueFd read_end(fds[0]);
+  pipe_.Reset(fds[1]);
+
+  // Both buffers exist before the fork: the child must not allocate.
+  void* mem = ::mmap(nullptr, 2 * max_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw MakeSystemError(env, errno, "mmap", "reaper start");
+  uint8_t* buffers = static_cast<uint8_t*>(mem);
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::munmap(mem, 2 * max_bytes_);
+    throw MakeSystemError(env, e, "fork", "reaper start");
+  }
+  if (pid == 0) ChildMain(read_end.Get(), netlink.Get(), buffers, buffers + max_bytes_, max_bytes_);
+  ::munmap(mem, 2 * max_bytes_);
+  pid_ = pid;
+  GetAddonData(env).open_reapers.insert(this);
+}
+
+Reaper::~Reaper() { Abandon(); }
+
+void Reaper::WriteFrame(Napi::Env env, uint8_t type, const uint8_t* data, uint32_t length) {
+  if (!pipe_.Valid()) throw MakeSystemError(env, EPIPE, "write", "reaper arm");
+  uint8_t header[5];
+  header[0] = type;
+  std::memcpy(header + 1, &length, sizeof length);
+  const uint8_t* parts[2] = {header, data};
+  size_t sizes[2] = {sizeof header, length};
+  for (int i = 0; i < 2; i++) {
+    const uint8_t* p = parts[i];
+    size_t n = sizes[i];
+    while (n > 0) {
+      ssize_t w = ::write(pipe_.Get(), p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw MakeSystemError(env, errno, "write", "reaper arm");
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+  }
+}
+
+// arm(buffer): the requests to send if this process dies. An empty buffer disarms.
+Napi::Value Reaper::Arm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "arm(buffer): buffer must be a Buffer");
+  Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+  if (buf.Length() > max_bytes_) {
+    throw Napi::RangeError::New(env, "reaper batch of " + std::to_string(buf.Length()) + " bytes exceeds its " + std::to_string(max_bytes_) + "-byte buffer");
+  }
+  WriteFrame(env, kFrameArm, buf.Data(), static_cast<uint32_t>(buf.Length()));
+  return env.Undefined();
+}
+
+// quit(): the child exits without deleting anything (graceful stop already did).
+Napi::Value Reaper::Quit(const Napi::CallbackInfo& info) {
+  if (pipe_.Valid()) {
+    try {
+      WriteFrame(info.Env(), kFrameQuit, nullptr, 0);
+    } catch (const Napi::Error&) {
+      // The child is already gone; nothing to tell it.
+    }
+    pipe_.Reset();
+  }
+  Reap(true);
+  GetAddonData(env_).open_reapers.erase(this);
+  return info.Env().Undefined();
+}
+
+void Reaper::Abandon() {
+  if (pipe_.Valid()) pipe_.Reset();  // EOF: the child deletes and exits
+  Reap(true);
+  if (pid_ < 0) GetAddonData(env_).open_reapers.erase(this);
+}
+
+void Reaper::Reap(bool block) {
+  if (pid_ < 0) return;
+  int status;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_ || (r < 0 && errno == ECHILD)) pid_ = -1;
+}
+
+Napi::Value Reaper::GetPid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pid_); }
+
+Napi::Value Reaper::IsAlive(const Napi::CallbackInfo& info) {
+  Reap(false);
+  return Napi::Boolean::New(info.Env(), pid_ >= 0);
+}
+
+}  // namespace vipa

@@ -1,0 +1,106 @@
+/**
+ * The reaper deletes a dead process's addresses: the daemon is killed with
+ * SIGKILL while holding addresses, and they must vanish from the kernel
+ * without any restart and well before any lease would end.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipKernelTests } from '../helpers/kernel.js';
+import { createLan, type TestHost, type TestLan } from '../helpers/netns.js';
+
+const dist = join(__dirname, '../../dist/index.js');
+
+/** A process holding addresses in `host`, armed with its reaper; prints the reaper pid when ready. */
+function holder(host: TestHost, addresses: string[], mode: 'wait' | 'quit'): Promise<{ child: ReturnType<typeof spawn>; reaperPid: number }> {
+  const script = `
+    const { Netlink, AddressReaper } = require(${JSON.stringify(dist)});
+    const dgram = require('node:dgram');
+    const nl = new Netlink({ netns: ${JSON.stringify(host.netns)} });
+    const reaper = new AddressReaper({ netns: ${JSON.stringify(host.netns)} });
+    const link = nl.linkGetSync('eth0').index;
+    const held = ${JSON.stringify(addresses)}.map((address) => ({ link, address, nodad: address.includes(':') ? true : undefined }));
+    // A UDP socket like the heartbeat port: the reaper must not keep it.
+    const sock = dgram.createSocket('udp4');
+    sock.bind(0, () => {
+      for (const spec of held) nl.addrAddSync(spec);
+      reaper.arm(held);
+      if (${JSON.stringify(mode)} === 'quit') reaper.quit();
+      console.log(reaper.pid);
+    });
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve({ child, reaperPid: Number(d.toString().trim()) }));
+    child.once('exit', (code) => reject(new Error(`holder exited early (${code})`)));
+  });
+}
+
+function addressesOn(host: TestHost): string[] {
+  const [link] = host.ipJson<{ addr_info: { local: string }[] }[]>('addr', 'show', 'dev', 'eth0');
+  return link!.addr_info.map((a) => a.local).filter((a) => a.startsWith('198.51.100.') || a.startsWith('2001:db8:'));
+}
+
+describe.skipIf(skipKernelTests())('address reaper', () => {
+  let lan: TestLan;
+  let a: TestHost;
+  beforeAll(async () => {
+    lan = await createLan(['a']);
+    a = lan.host('a');
+  });
+  afterAll(async () => {
+    await lan?.destroy();
+  });
+
+  it('deletes the held addresses when the holder is SIGKILLed', async () => {
+    const addresses = ['198.51.100.10/24', '198.51.100.11/32', '2001:db8::10/64'];
+    const { child, reaperPid } = await holder(a, addresses, 'wait');
+    expect(addressesOn(a).sort()).toEqual(['198.51.100.10', '198.51.100.11', '2001:db8::10']);
+    // The reaper holds only stdio, its pipe and its netlink socket: not the daemon's sockets.
+    const fds = readdirSync(`/proc/${reaperPid}/fd`)
+      .filter((fd) => Number(fd) > 2) // stdio is inherited as is
+      .map((fd) => readlinkSync(`/proc/${reaperPid}/fd/${fd}`));
+    expect(fds.filter((f) => f.startsWith('socket:')).length).toBe(1);
+    expect(fds.filter((f) => f.startsWith('pipe:')).length).toBe(1);
+    expect(fds).toHaveLength(2);
+    const killedAt = performance.now();
+    child.kill('SIGKILL');
+    let goneAfter = Infinity;
+    while (performance.now() - killedAt < 3000) {
+      if (addressesOn(a).length === 0) {
+        goneAfter = performance.now() - killedAt;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(addressesOn(a)).toEqual([]);
+    console.log(`addresses gone ${goneAfter.toFixed(1)} ms after SIGKILL (includes ip(8) polling)`);
+    // The reaper exited too (gone, or a zombie until its new parent reaps it).
+    await new Promise((r) => setTimeout(r, 50));
+    let state = 'gone';
+    try {
+      state = /State:\s+(\S)/.exec(readFileSync(`/proc/${reaperPid}/status`, 'utf8'))![1]!;
+    } catch {
+      // no such process
+    }
+    expect(['gone', 'Z']).toContain(state);
+  });
+
+  it('after quit() it deletes nothing: a clean shutdown owns the cleanup', async () => {
+    const { child } = await holder(a, ['203.0.113.20/32'], 'quit');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.ip('addr', 'show', 'dev', 'eth0')).toMatch(/203\.0\.113\.20/);
+    a.ip('addr', 'del', '203.0.113.20/32', 'dev', 'eth0');
+  });
+
+  it('refuses interface names and oversized batches', async () => {
+    const { AddressReaper } = await import('../../lib/index.js');
+    using reaper = new AddressReaper({ netns: a.netns });
+    expect(() => reaper.arm([{ link: 'eth0', address: '198.51.100.1/24' }])).toThrow(/reaper needs interface indexes, got "eth0"/);
+    expect(() => reaper.arm([{ link: 1, address: 'nope' }])).toThrow(RangeError);
+    expect(reaper.alive).toBe(true);
+  });
+});
