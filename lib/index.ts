@@ -34,3 +34,4 @@ export {
   type ResyncEvent,
 } from './netlink/monitor.js';
 export { AddressReaper, type AddressReaperOptions } from './netlink/reaper.js';
+export * from './packets/index.js';

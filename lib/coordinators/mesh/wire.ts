@@ -12,7 +12,7 @@
  * header (41 + L bytes)
  *   0        4  magic "VIPA" (56 49 50 41)
  *   4        1  version = 1
- *   5        1  type: 1 heartbeat, 2 leave, 3 release
+ *   5        1  type: 1 heartbeat, 2 leave, 3 release, 4 move-request
  *   6        2  flags: bit 0 = authenticated; the other bits must be 0
  *   8        1  sender id length L, 1..64
  *   9        L  sender id, UTF-8, no control characters
@@ -23,12 +23,14 @@
  *   H        1  health: 0 healthy, 1 unhealthy, 2 draining
  *   H+1      4  intervalMs u32, ≥ 1 (the sender's heartbeat interval)
  *   H+5      2  group count N
- *   H+7     4N  per group: index u16, status u8 (0 standby, 1 holding,
- *               2 ineligible, 3 releasing), priority u8 (255 = home)
- * body, release (3 + T bytes), at H
+ *   H+7     4N  per group: index u16, status u8 (low 7 bits: 0 standby,
+ *               1 holding, 2 ineligible, 3 releasing, 4 starting; bit 7:
+ *               pinned there by an operator), priority u8 (255 = home)
+ * body, release and move-request (4 + T bytes), at H
  *   H        2  group index
- *   H+2      1  target id length T, 1..64
- *   H+3      T  target node id, same rules as the sender id
+ *   H+2      1  flags: bit 0 = pinned (an operator move); other bits 0
+ *   H+3      1  target id length T, 0..64 (0: release to nobody in particular)
+ *   H+4      T  target node id, same rules as the sender id
  * auth trailer, only when flags bit 0 is set (34 bytes), at A
  *   A        2  key id u16
  *   A+2     32  HMAC-SHA256 (RFC 2104, FIPS 180-4) over bytes [0, A+2):
@@ -79,14 +81,14 @@ const HEADER_FIXED_AFTER_ID = 32;
 const STATUS_BODY_FIXED = 7;
 /** One group entry: index 2, status 1, priority 1. */
 const GROUP_ENTRY = 4;
-/** Smallest message at all: 1-byte id, release to a 1-byte target (46 bytes). */
-const MIN_MESSAGE_LENGTH = ID_OFFSET + 1 + HEADER_FIXED_AFTER_ID + 3 + 1;
+/** Smallest message at all: 1-byte id, release to nobody (46 bytes). */
+const MIN_MESSAGE_LENGTH = ID_OFFSET + 1 + HEADER_FIXED_AFTER_ID + 4;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 const CODEC = 'heartbeat';
 
 /** Numeric type codes on the wire. */
-const TYPE_CODES = { heartbeat: 1, leave: 2, release: 3 } as const;
-const TYPE_NAMES = [undefined, 'heartbeat', 'leave', 'release'] as const;
+const TYPE_CODES = { heartbeat: 1, leave: 2, release: 3, 'move-request': 4 } as const;
+const TYPE_NAMES = [undefined, 'heartbeat', 'leave', 'release', 'move-request'] as const;
 
 /** The sender's own health, as it judges it. */
 export type MeshHealth = 'healthy' | 'unhealthy' | 'draining';
@@ -94,16 +96,22 @@ const HEALTH_NAMES: readonly MeshHealth[] = ['healthy', 'unhealthy', 'draining']
 const HEALTH_CODES: Readonly<Record<MeshHealth, number>> = { healthy: 0, unhealthy: 1, draining: 2 };
 
 /** The sender's relation to one group. */
-export type MeshGroupStatus = 'standby' | 'holding' | 'ineligible' | 'releasing';
-const STATUS_NAMES: readonly MeshGroupStatus[] = ['standby', 'holding', 'ineligible', 'releasing'];
-const STATUS_CODES: Readonly<Record<MeshGroupStatus, number>> = { standby: 0, holding: 1, ineligible: 2, releasing: 3 };
+export type MeshGroupStatus = 'standby' | 'holding' | 'ineligible' | 'releasing' | 'starting';
+const STATUS_NAMES: readonly MeshGroupStatus[] = ['standby', 'holding', 'ineligible', 'releasing', 'starting'];
+const STATUS_CODES: Readonly<Record<MeshGroupStatus, number>> = { standby: 0, holding: 1, ineligible: 2, releasing: 3, starting: 4 };
+/** Bit 7 of a group's status byte: the sender holds the group because an operator moved it there. */
+const STATUS_PINNED = 0x80;
+/** Bit 0 of a release's flags: the handoff is an operator move; the target keeps the group pinned. */
+const RELEASE_PINNED = 0x01;
 
 /** What a sender says about one group (a virtual address set, by its position in the shared config). */
 export interface MeshGroupState {
   /** Position of the group in the shared config, 0..65535. */
   index: number;
-  /** Whether the sender stands by, holds, may not take, or is releasing the group. */
+  /** Whether the sender stands by, holds, may not take, is releasing, or is still starting. */
   status: MeshGroupStatus;
+  /** The sender holds the group because an operator moved it there (default false). */
+  pinned?: boolean;
   /** The sender's rank for this group: 1..254 backups (higher first), 255 = home, 0 = not ranked. */
   priority: number;
 }
@@ -161,12 +169,21 @@ export interface MeshRelease extends MeshHeader {
   type: 'release';
   /** The group handed off. */
   group: number;
-  /** The node that should take it now. */
+  /** The node that should take it now; undefined when the sender names nobody (split brain lost). */
+  target: string | undefined;
+  /** An operator move: the target keeps the group pinned. */
+  pinned: boolean;
+}
+
+/** Asks the holder of a group to hand it to `target` (an operator move issued on another node). */
+export interface MeshMoveRequest extends MeshHeader {
+  type: 'move-request';
+  group: number;
   target: string;
 }
 
 /** Any mesh message, discriminated by `type`. */
-export type MeshMessage = MeshHeartbeat | MeshLeave | MeshRelease;
+export type MeshMessage = MeshHeartbeat | MeshLeave | MeshRelease | MeshMoveRequest;
 
 // ---------------------------------------------------------------------------
 // Node ids
@@ -292,7 +309,7 @@ function writeStatusBody(buf: Buffer, o: number, msg: MeshStatusBody): number {
       seen.add(g.index);
     }
     buf.writeUInt16BE(g.index, o);
-    buf[o + 2] = status;
+    buf[o + 2] = status | (g.pinned ? STATUS_PINNED : 0);
     buf[o + 3] = g.priority;
     o += GROUP_ENTRY;
   }
@@ -310,7 +327,7 @@ function writeStatusBody(buf: Buffer, o: number, msg: MeshStatusBody): number {
  */
 export function encodeMeshMessage(msg: MeshMessage, keyring?: Keyring): Buffer {
   const typeCode = TYPE_CODES[msg.type];
-  if (typeCode === undefined) throw new RangeError(`message type ${String((msg as { type: unknown }).type)} is not heartbeat, leave or release`);
+  if (typeCode === undefined) throw new RangeError(`message type ${String((msg as { type: unknown }).type)} is not heartbeat, leave, release or move-request`);
   const id = cachedNodeIdBytes(msg.senderId, 'senderId');
   checkU64(msg.incarnation, 'incarnation');
   checkU64(msg.seq, 'seq');
@@ -322,10 +339,10 @@ export function encodeMeshMessage(msg: MeshMessage, keyring?: Keyring): Buffer {
 
   let target: Buffer | undefined;
   let bodyLength: number;
-  if (msg.type === 'release') {
+  if (msg.type === 'release' || msg.type === 'move-request') {
     checkInt(msg.group, 0xffff, 'group');
-    target = nodeIdBytes(msg.target, 'target');
-    bodyLength = 3 + target.length;
+    target = msg.target === undefined && msg.type === 'release' ? Buffer.alloc(0) : nodeIdBytes(msg.target!, 'target');
+    bodyLength = 4 + target.length;
   } else {
     bodyLength = statusBodyLength(msg);
   }
@@ -348,10 +365,11 @@ export function encodeMeshMessage(msg: MeshMessage, keyring?: Keyring): Buffer {
   buf.writeBigUInt64BE(msg.seq, o + 8);
   buf.set(digest, o + 16);
   o = bodyOffset;
-  if (msg.type === 'release') {
+  if (msg.type === 'release' || msg.type === 'move-request') {
     buf.writeUInt16BE(msg.group, o);
-    buf[o + 2] = target!.length;
-    target!.copy(buf, o + 3);
+    buf[o + 2] = msg.type === 'release' && msg.pinned ? RELEASE_PINNED : 0;
+    buf[o + 3] = target!.length;
+    target!.copy(buf, o + 4);
   } else {
     writeStatusBody(buf, o, msg);
   }
@@ -437,15 +455,15 @@ function readStatusBody(buf: Buffer, o: number): { body: MeshStatusBody; end: nu
   let seen: Set<number> | undefined;
   for (let i = 0; i < count; i++) {
     const index = buf.readUInt16BE(o);
-    const statusCode = buf[o + 2]!;
+    const statusCode = buf[o + 2]! & ~STATUS_PINNED;
     const status = STATUS_NAMES[statusCode];
-    if (status === undefined) throw new DecodeError(CODEC, 'bad-value', o + 2, `group ${index} status ${statusCode} is not 0..3`);
+    if (status === undefined) throw new DecodeError(CODEC, 'bad-value', o + 2, `group ${index} status ${statusCode} is not 0..4`);
     if (count > 1) {
       seen ??= new Set();
       if (seen.has(index)) throw new DecodeError(CODEC, 'duplicate-group', o, `group ${index} appears twice`);
       seen.add(index);
     }
-    groups[i] = { index, status, priority: buf[o + 3]! };
+    groups[i] = (buf[o + 2]! & STATUS_PINNED) !== 0 ? { index, status, priority: buf[o + 3]!, pinned: true } : { index, status, priority: buf[o + 3]! };
     o += GROUP_ENTRY;
   }
   return { body: { health, intervalMs, groups }, end: o };
@@ -472,7 +490,7 @@ export function decodeMeshMessage(bytes: Uint8Array): MeshMessage {
   if (buf.readUInt32BE(0) !== MESH_MAGIC) throw new DecodeError(CODEC, 'bad-magic', 0, `magic 0x${buf.readUInt32BE(0).toString(16)} is not "VIPA"`);
   if (buf[4] !== MESH_VERSION) throw new DecodeError(CODEC, 'unknown-version', 4, `version ${buf[4]}, this codec speaks ${MESH_VERSION}`);
   const type = TYPE_NAMES[buf[5]!];
-  if (type === undefined) throw new DecodeError(CODEC, 'unknown-type', 5, `type ${buf[5]} is not 1..3`);
+  if (type === undefined) throw new DecodeError(CODEC, 'unknown-type', 5, `type ${buf[5]} is not 1..4`);
   const flags = buf.readUInt16BE(6);
   if ((flags & ~MESH_FLAG_AUTHENTICATED) !== 0) throw new DecodeError(CODEC, 'bad-flags', 6, `reserved flag bits set (0x${flags.toString(16)})`);
   const idLength = buf[8]!;
@@ -489,17 +507,25 @@ export function decodeMeshMessage(bytes: Uint8Array): MeshMessage {
   o = bodyOffset;
 
   let msg: MeshMessage;
-  if (type === 'release') {
-    if (n - o < 3) throw truncated(o, 3, n - o, 'release body');
+  if (type === 'release' || type === 'move-request') {
+    if (n - o < 4) throw truncated(o, 4, n - o, `${type} body`);
     const group = buf.readUInt16BE(o);
-    const targetLength = buf[o + 2]!;
-    if (targetLength < 1 || targetLength > MESH_MAX_NODE_ID_BYTES) {
-      throw new DecodeError(CODEC, 'bad-length', o + 2, `target id length ${targetLength} is not 1..${MESH_MAX_NODE_ID_BYTES}`);
+    const bodyFlags = buf[o + 2]!;
+    if ((bodyFlags & ~(type === 'release' ? RELEASE_PINNED : 0)) !== 0) {
+      throw new DecodeError(CODEC, 'bad-flags', o + 2, `reserved ${type} flag bits set (0x${bodyFlags.toString(16)})`);
     }
-    if (n - o - 3 < targetLength) throw truncated(o + 3, targetLength, n - o - 3, 'target id');
-    const target = readNodeId(buf, o + 3, targetLength, 'target id');
-    o += 3 + targetLength;
-    msg = { type, senderId, incarnation, seq, configDigest, group, target };
+    const targetLength = buf[o + 3]!;
+    const minTarget = type === 'release' ? 0 : 1;
+    if (targetLength < minTarget || targetLength > MESH_MAX_NODE_ID_BYTES) {
+      throw new DecodeError(CODEC, 'bad-length', o + 3, `target id length ${targetLength} is not ${minTarget}..${MESH_MAX_NODE_ID_BYTES}`);
+    }
+    if (n - o - 4 < targetLength) throw truncated(o + 4, targetLength, n - o - 4, 'target id');
+    const target = targetLength === 0 ? undefined : readNodeId(buf, o + 4, targetLength, 'target id');
+    o += 4 + targetLength;
+    msg =
+      type === 'release'
+        ? { type, senderId, incarnation, seq, configDigest, group, target, pinned: (bodyFlags & RELEASE_PINNED) !== 0 }
+        : { type, senderId, incarnation, seq, configDigest, group, target: target! };
   } else {
     const { body, end } = readStatusBody(buf, o);
     o = end;

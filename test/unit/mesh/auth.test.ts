@@ -127,7 +127,7 @@ describe('Keyring: verify', () => {
 
   it('a flipped bit anywhere in a signed message is rejected (decode or verify)', () => {
     const other = new Keyring([{ id: 1, key: K1 }, { id: 0x0101, key: K2 }, { id: 0x0001 | 0x8000, key: K2 }], 1);
-    for (const m of [msg, { type: 'release', senderId: 'alpha', incarnation: 1n, seq: 2n, configDigest: Buffer.alloc(16), group: 1, target: 'beta' } as MeshMessage]) {
+    for (const m of [msg, { type: 'release', senderId: 'alpha', incarnation: 1n, seq: 2n, configDigest: Buffer.alloc(16), group: 1, target: 'beta', pinned: false } as MeshMessage]) {
       const bytes = encodeMeshMessage(m, kr);
       expect(other.verify(decodeMeshMessage(bytes), bytes, 0)).toEqual({ ok: true });
       for (let i = 0; i < bytes.length; i++) {

@@ -80,7 +80,7 @@ describe('MeshReceiver fuzz', () => {
       const configDigest = r.int(20) === 0 ? r.bytes(16) : DIGEST;
       const type = r.int(10);
       if (type === 0) {
-        return { type: 'release', senderId, incarnation, seq, configDigest, group: r.int(65536), target: r.pick(SENDERS) };
+        return { type: 'release', senderId, incarnation, seq, configDigest, group: r.int(65536), target: r.pick(SENDERS), pinned: r.int(2) === 1 };
       }
       const count = r.int(9);
       const groups: MeshGroupState[] = [];

@@ -140,10 +140,10 @@ describe('MeshReceiver', () => {
   it('accepts every message type, and Uint8Array input', () => {
     const r = receiver();
     const leave = signed({ ...hb(2n), type: 'leave' });
-    const release = signed({ type: 'release', senderId: 'beta', incarnation: INC, seq: 3n, configDigest: DIGEST, group: 0, target: 'alpha' });
+    const release = signed({ type: 'release', senderId: 'beta', incarnation: INC, seq: 3n, configDigest: DIGEST, group: 0, target: 'alpha', pinned: false });
     expect(r.accept(signed(hb(1n)), FROM, 0)).toMatchObject({ message: { type: 'heartbeat' } });
     expect(r.accept(new Uint8Array(leave), FROM, 0)).toMatchObject({ kind: 'accepted', message: { type: 'leave' } });
-    expect(r.accept(release, FROM, 0)).toMatchObject({ kind: 'accepted', message: { type: 'release', target: 'alpha', group: 0 } });
+    expect(r.accept(release, FROM, 0)).toMatchObject({ kind: 'accepted', message: { type: 'release', target: 'alpha', pinned: false, group: 0 } });
   });
 
   it('every bit flip of a signed message is dropped, and the original still gets through', () => {

@@ -45,6 +45,7 @@ const release: MeshRelease = {
   configDigest: DIGEST,
   group: 7,
   target: 'n2',
+  pinned: true,
 };
 
 const HEADER_N1 = (type: string, flags: string, seq: string) => [
@@ -107,10 +108,11 @@ const vectors: { name: string; msg: MeshMessage; signed: boolean; bytes: Buffer 
     bytes: hex(
       ...HEADER_N1('03', '0001', '0000000000000006'),
       '0007', // 43  group 7
-      '02', //   45  target id length 2
-      '6e32', // 46  target "n2"
-      '0102', // 48  key id
-      '4fe7fe49512a22d42ae50d9a443618553f98d440412ded3184d2c4e132b4ecb1', // 50  HMAC over [0, 50)
+      '01', //   45  flags: pinned (an operator move)
+      '02', //   46  target id length 2
+      '6e32', // 47  target "n2"
+      '0102', // 49  key id
+      'bb60472e930ce1a6172c97abb6121c062f4584c6cd6d31d6a4622d2a87fc9047', // 51  HMAC over [0, 51) (checked with openssl dgst -mac HMAC)
     ),
   },
   {
@@ -224,7 +226,7 @@ describe('mesh wire: round trips', () => {
 describe('mesh wire: decode rejections', () => {
   const hb = vectors[0]!.bytes; // unauthenticated heartbeat, 58 bytes
   const hbSigned = vectors[1]!.bytes; // 92 bytes
-  const rel = encodeMeshMessage(release); // 48 bytes, unauthenticated
+  const rel = encodeMeshMessage(release); // 49 bytes, unauthenticated
   const patch = (buf: Buffer, offset: number, ...values: number[]) => {
     const copy = Buffer.from(buf);
     values.forEach((v, i) => (copy[offset + i] = v));
@@ -239,7 +241,7 @@ describe('mesh wire: decode rejections', () => {
     { name: 'version 0', bytes: patch(hb, 4, 0), reason: 'unknown-version', offset: 4 },
     { name: 'version 2', bytes: patch(hb, 4, 2), reason: 'unknown-version', offset: 4 },
     { name: 'type 0', bytes: patch(hb, 5, 0), reason: 'unknown-type', offset: 5 },
-    { name: 'type 4', bytes: patch(hb, 5, 4), reason: 'unknown-type', offset: 5 },
+    { name: 'type 5', bytes: patch(hb, 5, 5), reason: 'unknown-type', offset: 5 },
     { name: 'reserved flag bit 1', bytes: patch(hb, 6, 0x00, 0x02), reason: 'bad-flags', offset: 6 },
     { name: 'reserved flag bit 15', bytes: patch(hb, 6, 0x80, 0x00), reason: 'bad-flags', offset: 6 },
     { name: 'sender id length 0', bytes: patch(hb, 8, 0), reason: 'bad-length', offset: 8 },
@@ -254,7 +256,7 @@ describe('mesh wire: decode rejections', () => {
     { name: 'sender id C1 control U+0085', bytes: patch(hb, 9, 0xc2, 0x85), reason: 'bad-node-id', offset: 9 },
     { name: 'health 3', bytes: patch(hb, 43, 3), reason: 'bad-value', offset: 43 },
     { name: 'intervalMs 0', bytes: patch(hb, 44, 0, 0, 0, 0), reason: 'bad-value', offset: 44 },
-    { name: 'group status 4', bytes: patch(hb, 56, 4), reason: 'bad-value', offset: 56 },
+    { name: 'group status 5', bytes: patch(hb, 56, 5), reason: 'bad-value', offset: 56 },
     { name: 'duplicate group index', bytes: patch(hb, 54, 0, 0), reason: 'duplicate-group', offset: 54 },
     { name: 'group count one too many', bytes: patch(hb, 48, 0, 3), reason: 'truncated', offset: 50 },
     { name: 'group count 65535', bytes: patch(hb, 48, 0xff, 0xff), reason: 'truncated', offset: 50 },
@@ -266,11 +268,13 @@ describe('mesh wire: decode rejections', () => {
     { name: 'MAC cut by 1 byte', bytes: hbSigned.subarray(0, hbSigned.length - 1), reason: 'truncated', offset: 58 },
     { name: 'MAC cut to the key id', bytes: hbSigned.subarray(0, 60), reason: 'truncated', offset: 58 },
     { name: 'authenticated + 1 trailing byte', bytes: Buffer.concat([hbSigned, Buffer.from([0])]), reason: 'trailing', offset: 92 },
-    { name: 'release target length 0', bytes: patch(rel, 45, 0), reason: 'bad-length', offset: 45 },
-    { name: 'release target length 65', bytes: patch(rel, 45, 65), reason: 'bad-length', offset: 45 },
-    { name: 'release target past the end', bytes: patch(rel, 45, 3), reason: 'truncated', offset: 46 },
-    { name: 'release target with TAB', bytes: patch(rel, 46, 0x09), reason: 'bad-node-id', offset: 46 },
-    { name: 'release + trailing byte', bytes: Buffer.concat([rel, Buffer.from([0x41])]), reason: 'trailing', offset: 48 },
+    { name: 'release reserved flag bit', bytes: patch(rel, 45, 0x03), reason: 'bad-flags', offset: 45 },
+    { name: 'release target length 65', bytes: patch(rel, 46, 65), reason: 'bad-length', offset: 46 },
+    { name: 'release target past the end', bytes: patch(rel, 46, 3), reason: 'truncated', offset: 47 },
+    { name: 'release target with TAB', bytes: patch(rel, 47, 0x09), reason: 'bad-node-id', offset: 47 },
+    { name: 'release + trailing byte', bytes: Buffer.concat([rel, Buffer.from([0x41])]), reason: 'trailing', offset: 49 },
+    { name: 'move-request with a pinned flag', bytes: patch(rel, 5, 4), reason: 'bad-flags', offset: 45 },
+    { name: 'move-request without target', bytes: patch(patch(rel, 5, 4, 0, 0), 45, 0, 0).subarray(0, 47), reason: 'bad-length', offset: 46 },
   ];
 
   it.each(cases)('$name → $reason at $offset', ({ bytes, reason, offset }) => {
@@ -382,5 +386,28 @@ describe('mesh wire: pre-signed batches', () => {
     expect(() => encodeMeshMessageBatch(heartbeat, max - 1n, 3)).toThrow(RangeError);
     expect(() => encodeMeshMessageBatch(heartbeat, 0n, 0)).toThrow(/count 0/);
     expect(() => encodeMeshMessageBatch(heartbeat, -1n, 1)).toThrow(/firstSeq -1/);
+  });
+});
+
+describe('takeover extensions: starting, pinned, release to nobody, move-request', () => {
+  it('carries starting and pinned group states', () => {
+    const msg: MeshHeartbeat = { ...heartbeat, groups: [{ index: 1, status: 'starting', priority: 10 }, { index: 2, status: 'holding', priority: 255, pinned: true }] };
+    const bytes = encodeMeshMessage(msg);
+    const groupsAt = bytes.length - 8;
+    expect(bytes.subarray(groupsAt).toString('hex')).toBe(['0001', '04', '0a', '0002', '81', 'ff'].join('')); // status 4; status 1 | 0x80 pinned
+    expect(decodeMeshMessage(bytes)).toMatchObject({ groups: [{ index: 1, status: 'starting' }, { index: 2, status: 'holding', pinned: true }] });
+  });
+
+  it('a release may name no target', () => {
+    const bytes = encodeMeshMessage({ ...release, target: undefined, pinned: false });
+    expect(bytes.subarray(43).toString('hex')).toBe('0007' + '00' + '00'); // group 7, no flags, target length 0
+    expect(decodeMeshMessage(bytes)).toMatchObject({ type: 'release', group: 7, target: undefined, pinned: false });
+  });
+
+  it('round-trips a move-request', () => {
+    const bytes = encodeMeshMessage({ type: 'move-request', senderId: 'n1', incarnation: 1n, seq: 2n, configDigest: DIGEST, group: 3, target: 'n2' }, keyring());
+    expect(bytes[5]).toBe(4);
+    expect(decodeMeshMessage(bytes)).toMatchObject({ type: 'move-request', group: 3, target: 'n2', auth: { keyId: 0x0102 } });
+    expect(() => encodeMeshMessage({ type: 'move-request', senderId: 'n1', incarnation: 1n, seq: 2n, configDigest: DIGEST, group: 3, target: '' })).toThrow(RangeError);
   });
 });
