@@ -62,9 +62,55 @@ export interface NativeReaper {
   quit(): void;
 }
 
+/** Options of the native heartbeat sender thread. See native/heartbeat.h for the contract. */
+export interface NativeHeartbeatOptions {
+  /** Address literals (IPv4 or IPv6, no scope id) and UDP ports. */
+  peers: Array<{ address: string; port: number }>;
+  /** Period of the sender thread, 1000..60000000 µs. */
+  intervalUs: number;
+  netns?: string | number;
+  /** Source address to bind every peer socket to (same family as each peer). */
+  bindAddress?: string;
+  /** DSCP (0..63) for IP_TOS / IPV6_TCLASS. */
+  dscp?: number;
+  /** Try SCHED_FIFO priority 1 for the thread (default true; silently SCHED_OTHER when refused). */
+  realtime?: boolean;
+  /** Called on the JS thread; errno is positive for 'peer-error', 0 otherwise; peerIndex -1 when no peer. */
+  onEvent: (kind: 'peer-error' | 'starved' | 'resumed', peerIndex: number, errno: number) => void;
+}
+
+/** Counters of the native heartbeat sender. */
+export interface NativeHeartbeatStats {
+  sent: number;
+  sendErrors: number;
+  peerErrors: number;
+  ticks: number;
+  lateTicks: number;
+  maxLateUs: number;
+  eventDrops: number;
+  realtime: boolean;
+}
+
+/** The addon's heartbeat sender: a native thread sending pre-signed datagrams. */
+export interface NativeHeartbeatSender {
+  readonly queued: number;
+  readonly capacity: number;
+  readonly stats: NativeHeartbeatStats;
+  /** Copies the datagrams to the queue; returns the queue length. RangeError past capacity. */
+  push(buffers: Uint8Array[]): number;
+  /** Empties the queue; returns how many were dropped. */
+  clear(): number;
+  /** Sends one datagram to every peer from the calling thread; errno per peer, 0 = sent. */
+  sendNow(buffer: Uint8Array): number[];
+  stop(): void;
+  ref(): void;
+  unref(): void;
+}
+
 /** The addon's exports. */
 export interface NativeBinding {
   Reaper: new (options?: { netns?: string | number; maxBytes?: number }) => NativeReaper;
+  HeartbeatSender: new (options: NativeHeartbeatOptions) => NativeHeartbeatSender;
   Socket: {
     new (kind: 'netlink', options: NativeNetlinkOptions): NativeSocket;
     new (kind: 'packet', options: NativePacketOptions): NativeSocket;

@@ -6,12 +6,21 @@
 #include <cstring>
 #include <vector>
 
+#include "heartbeat.h"
 #include "reaper.h"
 #include "socket.h"
 
 namespace vipa {
 
 AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+NetnsTarget NetnsOption(Napi::Object options) {
+  NetnsTarget target;
+  Napi::Value netns = options.Get("netns");
+  if (netns.IsString()) target.path = netns.As<Napi::String>().Utf8Value();
+  if (netns.IsNumber()) target.fd = netns.As<Napi::Number>().Int32Value();
+  return target;
+}
 
 Napi::Error MakeSystemError(Napi::Env env, int err, const char* syscall, const char* op) {
   AddonData& data = GetAddonData(env);
@@ -54,6 +63,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, CleanupOpenSockets, data);
   exports.Set("Socket", Socket::Init(env));
   exports.Set("Reaper", Reaper::Init(env));
+  exports.Set("HeartbeatSender", HeartbeatSender::Init(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   return exports;
 }

@@ -8,6 +8,8 @@
 
 #include <unordered_set>
 
+#include "netns.h"
+
 namespace vipa {
 
 class Socket;
@@ -24,6 +26,9 @@ AddonData& GetAddonData(Napi::Env env);
 
 // Module initialiser: exports Socket and setErrorFactory.
 Napi::Object Init(Napi::Env env, Napi::Object exports);
+
+// The `netns` option of a constructor: a path string, an fd number, or absent.
+NetnsTarget NetnsOption(Napi::Object options);
 
 // Builds a VipaError for `err` (a positive errno) raised by `syscall` during
 // vipa operation `op`.

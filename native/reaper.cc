@@ -96,9 +96,7 @@ Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info),
   Napi::Env env = info.Env();
   Napi::Object options = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
   max_bytes_ = options.Get("maxBytes").IsNumber() ? options.Get("maxBytes").As<Napi::Number>().Uint32Value() : kDefaultMaxBytes;
-  NetnsTarget target;
-  if (options.Get("netns").IsString()) target.path = options.Get("netns").As<Napi::String>().Utf8Value();
-  if (options.Get("netns").IsNumber()) target.fd = options.Get("netns").As<Napi::Number>().Int32Value();
+  NetnsTarget target = NetnsOption(options);
 
   int err = 0;
   const char* syscall = "socket";

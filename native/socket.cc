@@ -28,14 +28,6 @@
 namespace vipa {
 namespace {
 
-NetnsTarget ReadNetns(Napi::Object options) {
-  NetnsTarget target;
-  Napi::Value netns = options.Get("netns");
-  if (netns.IsString()) target.path = netns.As<Napi::String>().Utf8Value();
-  if (netns.IsNumber()) target.fd = netns.As<Napi::Number>().Int32Value();
-  return target;
-}
-
 std::string ReadString(Napi::Object options, const char* key, const char* fallback) {
   Napi::Value v = options.Get(key);
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(fallback);
@@ -93,7 +85,7 @@ void Socket::OpenNetlink(Napi::Env env, Napi::Object options) {
   int err = 0;
   const char* syscall = "socket";
   {
-    NetnsScope scope(ReadNetns(options), err, syscall);
+    NetnsScope scope(NetnsOption(options), err, syscall);
     if (err == 0) {
       fd_.Reset(::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
       if (!fd_.Valid()) {
@@ -137,7 +129,7 @@ void Socket::OpenPacket(Napi::Env env, Napi::Object options) {
   int err = 0;
   const char* syscall = "socket";
   {
-    NetnsScope scope(ReadNetns(options), err, syscall);
+    NetnsScope scope(NetnsOption(options), err, syscall);
     // Protocol 0 receives nothing until bind(2) names one, so no frame slips
     // in before the filter is attached (packet(7)).
     if (err == 0) {

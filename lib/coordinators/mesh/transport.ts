@@ -1,0 +1,213 @@
+/**
+ * The heartbeat mesh on the network: UDP heartbeats to every peer and the
+ * receive side, joined to the takeover engine's message types.
+ *
+ * Sending: heartbeats are pre-signed here and queued in the native sender
+ * thread (sender.ts), which sends one per interval even while the JS event
+ * loop is busy; the queue length is the watchdog: if this process cannot
+ * refill it in time, heartbeats stop and peers take over. Urgent messages
+ * (status changes, releases, leave) go out at once. Sequence numbers stay
+ * strictly increasing on the wire: before an urgent message the unsent queue
+ * is dropped, and it is refilled after with the following numbers.
+ *
+ * Receiving: a UDP socket on this node's heartbeat address; every datagram
+ * goes through MeshReceiver (decode, authentication, replay window, config
+ * digest) and comes out as an engine PeerMessage, or is dropped and counted.
+ */
+import dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import type { PeerGroupStatus, PeerHealth, PeerMessage } from '../../takeover/engine.js';
+import type { Keyring } from './auth.js';
+import { MeshReceiver, type MeshReceiverCounter } from './receiver.js';
+import { HeartbeatSender } from './sender.js';
+import { encodeMeshMessage, encodeMeshMessageBatch, type MeshGroupState, type MeshMessage } from './wire.js';
+
+/** A mesh endpoint. */
+export interface MeshEndpoint {
+  id: string;
+  address: string;
+  port: number;
+}
+
+/** What the transport needs to know. */
+export interface MeshTransportOptions {
+  self: MeshEndpoint;
+  peers: readonly MeshEndpoint[];
+  keyring: Keyring;
+  /** 16-byte digest of the shared cluster config. */
+  configDigest: Buffer;
+  intervalMs: number;
+  /** Heartbeats queued ahead in the native thread, in ms of sending (default max(500, 20 × interval)). */
+  watchdogMs?: number;
+  /** A message arrived from a peer (authenticated, fresh). */
+  onMessage: (message: PeerMessage) => void;
+  /** A peer's heartbeat port answered ICMP unreachable: its process is gone. */
+  onUnreachable: (peerId: string) => void;
+  /** The native queue ran dry: this process was too slow to refill it. */
+  onStarved: () => void;
+}
+
+/** This node's status as its heartbeats carry it. */
+export interface MeshStatus {
+  health: PeerHealth;
+  groups: { index: number; status: PeerGroupStatus; pinned: boolean; priority: number }[];
+}
+
+/**
+ * UDP heartbeat mesh for one node. Start with {@link start}, keep the status
+ * current with {@link setStatus}, close with {@link close}.
+ */
+export class MeshTransport {
+  private readonly options: MeshTransportOptions;
+  private readonly receiver: MeshReceiver;
+  private socket: dgram.Socket | undefined;
+  private sender: HeartbeatSender | undefined;
+  private readonly incarnation = BigInt(Date.now());
+  private nextSeq = 1n;
+  private status: MeshStatus = { health: 'healthy', groups: [] };
+  private refillTimer: NodeJS.Timeout | undefined;
+  private readonly queueLength: number;
+  private closed = false;
+
+  constructor(options: MeshTransportOptions) {
+    this.options = options;
+    this.receiver = new MeshReceiver({ nodeId: options.self.id, keyring: options.keyring, configDigest: options.configDigest });
+    const watchdog = options.watchdogMs ?? Math.max(500, 20 * options.intervalMs);
+    this.queueLength = Math.max(2, Math.ceil(watchdog / options.intervalMs));
+  }
+
+  /** Binds the receive socket and starts the sender thread. */
+  async start(): Promise<void> {
+    const { self } = this.options;
+    const socket = dgram.createSocket({ type: self.address.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+    socket.on('message', (bytes, rinfo) => this.onDatagram(bytes, `${rinfo.address}:${rinfo.port}`));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(self.port, self.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    // Later socket errors (e.g. ICMP errors reported on the receive socket) are not fatal.
+    socket.on('error', () => {});
+    this.socket = socket;
+    this.sender = new HeartbeatSender({
+      peers: this.options.peers.map((p) => ({ address: p.address, port: p.port })),
+      intervalMs: this.options.intervalMs,
+      bindAddress: self.address,
+    });
+    this.sender.on('peer-error', (e: { peerIndex: number }) => {
+      const peer = this.options.peers[e.peerIndex];
+      if (peer) this.options.onUnreachable(peer.id);
+    });
+    this.sender.on('starved', () => this.options.onStarved());
+    this.refill();
+    const every = Math.max(1, Math.floor((this.queueLength * this.options.intervalMs) / 4));
+    this.refillTimer = setInterval(() => this.refill(), every);
+  }
+
+  /** Receive counters: accepted and every drop reason. */
+  get counters(): Readonly<Record<MeshReceiverCounter, number>> {
+    return this.receiver.counters;
+  }
+
+  /** Sender statistics from the native thread. */
+  get senderStats(): unknown {
+    return this.sender?.stats;
+  }
+
+  private header(): Pick<MeshMessage, 'senderId' | 'incarnation' | 'seq' | 'configDigest'> {
+    const seq = this.nextSeq;
+    this.nextSeq += 1n;
+    return { senderId: this.options.self.id, incarnation: this.incarnation, seq, configDigest: this.options.configDigest };
+  }
+
+  private statusBody(): { health: PeerHealth; intervalMs: number; groups: MeshGroupState[] } {
+    return {
+      health: this.status.health,
+      intervalMs: this.options.intervalMs,
+      groups: this.status.groups.map((g) => (g.pinned ? { index: g.index, status: g.status, priority: g.priority, pinned: true } : { index: g.index, status: g.status, priority: g.priority })),
+    };
+  }
+
+  /** Tops the native queue up to its full length with fresh pre-signed heartbeats. */
+  private refill(): void {
+    if (!this.sender || this.closed) return;
+    const missing = this.queueLength - this.sender.queued;
+    if (missing <= 0) return;
+    const first = this.nextSeq;
+    this.nextSeq += BigInt(missing);
+    const template: MeshMessage = { type: 'heartbeat', senderId: this.options.self.id, incarnation: this.incarnation, seq: first, configDigest: this.options.configDigest, ...this.statusBody() };
+    this.sender.refill(encodeMeshMessageBatch(template, first, missing, this.options.keyring));
+  }
+
+  /** Sends one message now, keeping sequence numbers increasing on the wire. */
+  private urgent(build: (header: ReturnType<MeshTransport['header']>) => MeshMessage): void {
+    if (!this.sender || this.closed) return;
+    this.sender.clear();
+    this.sender.sendNow(encodeMeshMessage(build(this.header()), this.options.keyring));
+  }
+
+  /** The node's status changed: heartbeat now and re-sign the queue. */
+  setStatus(status: MeshStatus): void {
+    this.status = status;
+    this.urgent((h) => ({ type: 'heartbeat', ...h, ...this.statusBody() }));
+    this.refill();
+  }
+
+  /** Tells every peer this node released `group` (to `target`, or to nobody). */
+  sendRelease(group: number, target: string | undefined, pinned: boolean): void {
+    this.urgent((h) => ({ type: 'release', ...h, group, target, pinned }));
+    this.refill();
+  }
+
+  /** Asks the holder to hand `group` to `target` (sent to every peer; only the holder acts). */
+  sendMoveRequest(group: number, target: string): void {
+    this.urgent((h) => ({ type: 'move-request', ...h, group, target }));
+    this.refill();
+  }
+
+  /** Graceful leave: peers take over at once. Stops heartbeats. */
+  sendLeave(status: MeshStatus): void {
+    this.status = status;
+    this.urgent((h) => ({ type: 'leave', ...h, ...this.statusBody() }));
+    this.sender?.clear();
+    clearInterval(this.refillTimer);
+  }
+
+  private onDatagram(bytes: Buffer, from: string): void {
+    const result = this.receiver.accept(bytes, from, performance.now());
+    if (result.kind === 'dropped') return;
+    const m = result.message;
+    const digestMatches = result.kind === 'accepted';
+    switch (m.type) {
+      case 'heartbeat':
+      case 'leave':
+        this.options.onMessage({
+          kind: m.type,
+          from: m.senderId,
+          incarnation: m.incarnation,
+          health: m.health,
+          intervalMs: m.intervalMs,
+          groups: m.groups.map((g) => ({ index: g.index, status: g.status, pinned: g.pinned === true })),
+          digestMatches,
+        });
+        break;
+      case 'release':
+        this.options.onMessage({ kind: 'release', from: m.senderId, group: m.group, target: m.target, pinned: m.pinned, digestMatches });
+        break;
+      case 'move-request':
+        this.options.onMessage({ kind: 'move-request', from: m.senderId, group: m.group, target: m.target, digestMatches });
+        break;
+    }
+  }
+
+  /** Stops sending and receiving; releases the socket and the thread. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.refillTimer);
+    this.sender?.close();
+    this.socket?.close();
+  }
+}
