@@ -75,8 +75,10 @@ export interface NativeHeartbeatOptions {
   dscp?: number;
   /** Try SCHED_FIFO priority 1 for the thread (default true; silently SCHED_OTHER when refused). */
   realtime?: boolean;
+  /** A tick later than this (µs) drops the queue and reports 'stale' (0 = never). */
+  staleAfterUs?: number;
   /** Called on the JS thread; errno is positive for 'peer-error', 0 otherwise; peerIndex -1 when no peer. */
-  onEvent: (kind: 'peer-error' | 'starved' | 'resumed', peerIndex: number, errno: number) => void;
+  onEvent: (kind: 'peer-error' | 'starved' | 'resumed' | 'stale', peerIndex: number, errno: number) => void;
 }
 
 /** Counters of the native heartbeat sender. */

@@ -109,6 +109,8 @@ const char* HeartbeatSender::EventName(EventKind kind) {
       return "peer-error";
     case EventKind::kStarved:
       return "starved";
+    case EventKind::kStale:
+      return "stale";
     case EventKind::kResumed:
       break;
   }
@@ -149,6 +151,9 @@ HeartbeatSender::HeartbeatSender(const Napi::CallbackInfo& info)
                                          options.Get("intervalUs").ToString().Utf8Value());
   }
   interval_ns_ = static_cast<int64_t>(interval_us) * 1000;
+  double stale_after_us = options.Get("staleAfterUs").IsNumber() ? options.Get("staleAfterUs").As<Napi::Number>().DoubleValue() : 0;
+  if (!(stale_after_us >= 0 && stale_after_us <= 3600e6)) throw Napi::RangeError::New(env, "HeartbeatSender: staleAfterUs must be 0..3600000000");
+  stale_after_ns_ = static_cast<int64_t>(stale_after_us) * 1000;
   slots_.resize(kQueueCapacity);
 
   OpenSockets(env, options);
@@ -347,6 +352,20 @@ void HeartbeatSender::Tick(uint64_t expirations, int64_t now_ns) {
   // Missed expiries are skipped, not sent in a burst: a late heartbeat says
   // as much as several, and a burst would drain the watchdog queue.
   deadline_ns_ += static_cast<int64_t>(expirations) * interval_ns_;
+
+  if (stale_after_ns_ > 0 && late > stale_after_ns_) {
+    // The process was stopped (SIGSTOP, VM pause) longer than peers wait: they
+    // may have taken over. The queued heartbeats still claim what JS held
+    // before; sending them would fight the new holder. Drop them and let JS
+    // re-verify and re-sign.
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_head_ = 0;
+      queue_count_ = 0;
+    }
+    Report(EventKind::kStale, -1, 0);
+    return;
+  }
 
   bool popped = false;
   {

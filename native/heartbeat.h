@@ -67,7 +67,7 @@ class HeartbeatSender : public Napi::ObjectWrap<HeartbeatSender> {
   static constexpr size_t kMaxDatagram = 65507;
 
  private:
-  enum class EventKind : uint8_t { kPeerError, kStarved, kResumed };
+  enum class EventKind : uint8_t { kPeerError, kStarved, kResumed, kStale };
   struct Event {
     EventKind kind;
     int32_t peer;
@@ -120,6 +120,9 @@ class HeartbeatSender : public Napi::ObjectWrap<HeartbeatSender> {
   UniqueFd timer_;                  // timerfd, CLOCK_MONOTONIC
   UniqueFd stop_event_;             // eventfd written by StopNow
   int64_t interval_ns_ = 0;
+  // A tick this late means the whole process was stopped or starved: the
+  // queued heartbeats were signed before and must not go out (0 = off).
+  int64_t stale_after_ns_ = 0;
 
   // The datagram queue: a ring of reusable buffers. push() copies into a
   // slot (allocating on the JS thread at most); the thread swaps the slot

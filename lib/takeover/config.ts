@@ -68,7 +68,13 @@ export interface TimerConfig {
   leaseSeconds: number;
   /** At start, wait this long for peers before claiming anything (default: the detection time). */
   startupGraceMs: number;
-  /** A timer this much later than planned means the process was frozen (default: 2 × interval + 20 ms). */
+  /**
+   * An input this much later than the engine's planned wake-up means the
+   * process was frozen or starved (default: one heartbeat interval, at least
+   * 5 ms). It must stay below the detection time (interval × missCount), or
+   * a freeze long enough for peers to take over could go unnoticed here; a
+   * false alarm only costs one re-verification.
+   */
   lateThresholdMs: number;
 }
 
@@ -122,11 +128,13 @@ export class ConfigError extends Error {
   }
 }
 
-function show(v: unknown): string {
+/** Shows a config value in an error message. */
+export function show(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
 }
 
-function checkKeys(value: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
+/** An object with only `allowed` keys, or a ConfigError at `path`. */
+export function checkKeys(value: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(path, `expected an object, got ${show(value)}`);
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) throw new ConfigError(`${path}.${key}`.replace(/^\./, ''), `unknown key (expected one of ${allowed.join(', ')})`);
@@ -134,18 +142,21 @@ function checkKeys(value: unknown, path: string, allowed: readonly string[]): Re
   return value as Record<string, unknown>;
 }
 
-function checkInt(value: unknown, path: string, min: number, max: number): number {
+/** An integer in min..max, or a ConfigError at `path`. */
+export function checkInt(value: unknown, path: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(path, `expected an integer, got ${show(value)}`);
   if (value < min || value > max) throw new ConfigError(path, `expected ${min}..${max}, got ${value}`);
   return value;
 }
 
-function checkArray(value: unknown, path: string): unknown[] {
+/** A list, or a ConfigError at `path`. */
+export function checkArray(value: unknown, path: string): unknown[] {
   if (!Array.isArray(value)) throw new ConfigError(path, `expected a list, got ${show(value)}`);
   return value;
 }
 
-function checkGiveback(value: unknown, path: string): GivebackPolicy {
+/** A giveback policy, or a ConfigError at `path`. */
+export function checkGiveback(value: unknown, path: string): GivebackPolicy {
   const o = checkKeys(value, path, ['mode', 'delayMs']);
   if (o.mode === 'immediate' || o.mode === 'manual') {
     if (o.delayMs !== undefined) throw new ConfigError(`${path}.delayMs`, `only with mode 'hold-down'`);
@@ -188,7 +199,7 @@ export function validateCluster(input: unknown): Cluster {
     missCount,
     leaseSeconds,
     startupGraceMs: t.startupGraceMs === undefined ? detection : checkInt(t.startupGraceMs, 'timers.startupGraceMs', 0, 600_000),
-    lateThresholdMs: t.lateThresholdMs === undefined ? 2 * heartbeatIntervalMs + 20 : checkInt(t.lateThresholdMs, 'timers.lateThresholdMs', 1, 600_000),
+    lateThresholdMs: t.lateThresholdMs === undefined ? Math.max(5, heartbeatIntervalMs) : checkInt(t.lateThresholdMs, 'timers.lateThresholdMs', 1, 600_000),
   };
   if (leaseSeconds * 1000 <= detection) {
     throw new ConfigError('timers.leaseSeconds', `the lease (${leaseSeconds} s) must outlast failure detection (${detection} ms)`);

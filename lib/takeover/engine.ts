@@ -226,14 +226,24 @@ export class TakeoverEngine {
 
   // ---- inputs ------------------------------------------------------------------
 
-  /** Starts: every group in 'init' until the startup grace ends. */
-  start(now: number): Effect[] {
+  /**
+   * Starts: every group in 'init' until the startup grace ends. Groups in
+   * `adopted` are already on this host (a restart of the daemon for a config
+   * reload): they start 'verifying', keep their addresses, and are kept if no
+   * peer holds them when the grace ends.
+   */
+  start(now: number, adopted: readonly number[] = []): Effect[] {
     return this.run(now, () => {
       if (this.started) return;
       this.started = true;
       this.stopped = false;
       this.graceUntil = now + this.cluster.timers.startupGraceMs;
-      for (const g of this.groups) this.transition(g, 'init', 'startup');
+      for (const g of this.groups) {
+        if (adopted.includes(g.group.index)) {
+          this.transition(g, 'verifying', 'startup');
+          this.verifyUntil = this.graceUntil;
+        } else this.transition(g, 'init', 'startup');
+      }
       this.effects.push({ type: 'send-status' });
     });
   }
@@ -253,11 +263,7 @@ export class TakeoverEngine {
 
   /** A timer fired (at the deadline the caller got from {@link nextDeadline}, or later). */
   tick(now: number): Effect[] {
-    return this.run(now, () => {
-      const planned = this.armedDeadline;
-      this.armedDeadline = undefined;
-      if (planned !== undefined && now - planned > this.cluster.timers.lateThresholdMs) this.frozen(now - planned);
-    });
+    return this.run(now, () => {});
   }
 
   /**
@@ -514,6 +520,15 @@ export class TakeoverEngine {
   private run(now: number, input: () => void): Effect[] {
     this.now = Math.max(this.now, now);
     this.effects = [];
+    // Any input (not only the timer) that comes far past the time this node
+    // asked to be woken proves the process was frozen or starved: after a
+    // freeze the event loop may deliver queued datagrams before the overdue
+    // timer, and those must not let the node assert ownership unverified.
+    const planned = this.armedDeadline;
+    if (planned !== undefined && !this.stopped && now - planned > this.cluster.timers.lateThresholdMs) {
+      this.armedDeadline = undefined;
+      this.frozen(now - planned);
+    }
     input();
     if (!this.stopped) this.evaluate();
     const out = this.effects;

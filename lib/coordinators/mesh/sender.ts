@@ -58,6 +58,14 @@ export interface HeartbeatSenderOptions {
    * `stats.realtime` tells which. Default: true.
    */
   realtime?: boolean;
+  /**
+   * When the thread wakes this many ms later than planned, the whole process
+   * was stopped (SIGSTOP, a paused VM) or starved: it drops the queued
+   * heartbeats, which were signed before and may claim what peers have
+   * meanwhile taken over, and emits 'stale'. Use the peers' detection time
+   * (interval × misses). Default: never.
+   */
+  staleAfterMs?: number;
 }
 
 /** A peer's socket reported an error: ECONNREFUSED means nothing listens on its port. */
@@ -102,11 +110,13 @@ export interface HeartbeatSenderEvents {
   starved: [];
   /** Heartbeats started again after 'starved'. */
   resumed: [];
+  /** The thread woke later than `staleAfterMs` and dropped the queue: refill it with a fresh status. */
+  stale: [];
 }
 
 const MIN_INTERVAL_MS = 1;
 const MAX_INTERVAL_MS = 60_000;
-const OPTION_KEYS = new Set(['peers', 'intervalMs', 'netns', 'bindAddress', 'dscp', 'realtime']);
+const OPTION_KEYS = new Set(['peers', 'intervalMs', 'netns', 'bindAddress', 'dscp', 'realtime', 'staleAfterMs']);
 
 function checkPeer(peer: unknown, index: number): { family: 4 | 6; key: string } {
   if (peer === null || typeof peer !== 'object') throw new TypeError(`peers[${index}] must be an object, got ${String(peer)}`);
@@ -125,7 +135,7 @@ function toNativeOptions(options: HeartbeatSenderOptions): Omit<NativeHeartbeatO
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown heartbeat sender option ${JSON.stringify(key)}`);
   }
-  const { peers, intervalMs, netns, bindAddress, dscp, realtime } = options;
+  const { peers, intervalMs, netns, bindAddress, dscp, realtime, staleAfterMs } = options;
   if (!Array.isArray(peers)) throw new TypeError(`peers must be an array, got ${typeof peers}`);
   if (peers.length === 0) throw new RangeError('peers must name at least one peer');
   const families = new Set<number>();
@@ -145,6 +155,12 @@ function toNativeOptions(options: HeartbeatSenderOptions): Omit<NativeHeartbeatO
     peers: peers.map(({ address, port }) => ({ address, port })),
     intervalUs: Math.round(intervalMs * 1000),
   };
+  if (staleAfterMs !== undefined) {
+    if (typeof staleAfterMs !== 'number' || !(staleAfterMs >= 0 && staleAfterMs <= 3_600_000)) {
+      throw new RangeError(`staleAfterMs must be from 0 to 3600000, got ${String(staleAfterMs)}`);
+    }
+    result.staleAfterUs = Math.round(staleAfterMs * 1000);
+  }
   if (netns !== undefined) {
     if (typeof netns !== 'string' && !(Number.isInteger(netns) && netns >= 0)) {
       throw new TypeError(`netns must be a path or an fd, got ${String(netns)}`);
@@ -211,7 +227,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> impleme
     this.handle = new (native().HeartbeatSender)({ ...nativeOptions, onEvent: (kind, peerIndex, errno) => this.onNativeEvent(kind, peerIndex, errno) });
   }
 
-  private onNativeEvent(kind: 'peer-error' | 'starved' | 'resumed', peerIndex: number, errno: number): void {
+  private onNativeEvent(kind: 'peer-error' | 'starved' | 'resumed' | 'stale', peerIndex: number, errno: number): void {
     if (this.closedFlag) return;
     if (kind === 'peer-error') {
       this.emit('peer-error', { peerIndex, peer: this.peers[peerIndex]!, code: errnoName(errno), errno });

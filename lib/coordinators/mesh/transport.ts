@@ -43,8 +43,10 @@ export interface MeshTransportOptions {
   onMessage: (message: PeerMessage) => void;
   /** A peer's heartbeat port answered ICMP unreachable: its process is gone. */
   onUnreachable: (peerId: string) => void;
-  /** The native queue ran dry: this process was too slow to refill it. */
+  /** The native queue ran dry, or the thread found itself stopped: this process must re-verify. */
   onStarved: () => void;
+  /** Peers' detection time (ms): a sender tick later than this drops stale heartbeats. */
+  detectionMs: number;
 }
 
 /** This node's status as its heartbeats carry it. */
@@ -95,12 +97,14 @@ export class MeshTransport {
       peers: this.options.peers.map((p) => ({ address: p.address, port: p.port })),
       intervalMs: this.options.intervalMs,
       bindAddress: self.address,
+      staleAfterMs: this.options.detectionMs,
     });
     this.sender.on('peer-error', (e: { peerIndex: number }) => {
       const peer = this.options.peers[e.peerIndex];
       if (peer) this.options.onUnreachable(peer.id);
     });
     this.sender.on('starved', () => this.options.onStarved());
+    this.sender.on('stale', () => this.options.onStarved());
     this.refill();
     const every = Math.max(1, Math.floor((this.queueLength * this.options.intervalMs) / 4));
     this.refillTimer = setInterval(() => this.refill(), every);

@@ -19,7 +19,7 @@ describe('validateCluster', () => {
     const cluster = validateCluster(c);
     expect(cluster.groups[0]!.order).toEqual(['a', 'b', 'c']);
     expect(cluster.groups[0]!.priorities.get('a')).toBe(HOME_PRIORITY);
-    expect(cluster.timers).toEqual({ heartbeatIntervalMs: 10, missCount: 3, leaseSeconds: 2, startupGraceMs: 30, lateThresholdMs: 40 });
+    expect(cluster.timers).toEqual({ heartbeatIntervalMs: 10, missCount: 3, leaseSeconds: 2, startupGraceMs: 30, lateThresholdMs: 10 });
     expect(cluster.groups[0]!.giveback).toEqual({ mode: 'immediate' });
     expect(cluster.digest).toHaveLength(16);
   });

@@ -320,3 +320,20 @@ describe('engine construction and status', () => {
     expect(() => sim.node('a').engine.drain(-1, sim.now)).toThrow(/grace period must be ≥ 0 ms, got -1/);
   });
 });
+
+describe('restart with adopted addresses (config reload)', () => {
+  it('keeps a group it already holds when no peer took it', () => {
+    const sim = settled();
+    const before = sim.node('a').engine.status().groups[0]!.state;
+    expect(before).toBe('active');
+    // A new engine for a (new process after SIGHUP) adopts group 0 instead of deleting it.
+    const cluster = validateCluster(threeNodeConfig());
+    const engine = new TakeoverEngine({ self: 'a', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
+    const effects = engine.start(sim.now, [0]);
+    expect(effects.filter((e) => e.type === 'release')).toEqual([]);
+    expect(engine.groupState(0)).toBe('verifying');
+    const later = engine.tick(sim.now + 31);
+    expect(later.find((e) => e.type === 'acquire')).toMatchObject({ reason: 'verified' }); // re-asserted in place: replace, no outage
+    expect(engine.groupState(0)).toBe('active');
+  });
+});
