@@ -230,9 +230,9 @@ export class TakeoverEngine {
    * Starts: every group in 'init' until the startup grace ends. Groups in
    * `adopted` are already on this host (a restart of the daemon for a config
    * reload): they start 'verifying', keep their addresses, and are kept if no
-   * peer holds them when the grace ends.
+   * peer holds them when the grace ends; those in `pinned` stay pinned.
    */
-  start(now: number, adopted: readonly number[] = []): Effect[] {
+  start(now: number, adopted: readonly number[] = [], pinned: readonly number[] = []): Effect[] {
     return this.run(now, () => {
       if (this.started) return;
       this.started = true;
@@ -242,6 +242,8 @@ export class TakeoverEngine {
         if (adopted.includes(g.group.index)) {
           this.transition(g, 'verifying', 'startup');
           this.verifyUntil = this.graceUntil;
+          // An operator's move survives the restart.
+          g.pinned = pinned.includes(g.group.index);
         } else this.transition(g, 'init', 'startup');
       }
       this.effects.push({ type: 'send-status' });

@@ -78,18 +78,32 @@ export class MeshTransport {
     this.queueLength = Math.max(2, Math.ceil(watchdog / options.intervalMs));
   }
 
-  /** Binds the receive socket and starts the sender thread. */
-  async start(): Promise<void> {
+  /**
+   * Binds the receive socket (or takes over `bound`, the socket of a
+   * previous transport on the same address and port, so the port never
+   * closes: a closed port would answer peers with ICMP unreachable, which
+   * they rightly take for a dead process) and starts the sender thread.
+   */
+  async start(bound?: dgram.Socket): Promise<void> {
     const { self } = this.options;
-    const socket = dgram.createSocket({ type: self.address.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
-    socket.on('message', (bytes, rinfo) => this.onDatagram(bytes, `${rinfo.address}:${rinfo.port}`));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(self.port, self.address, () => {
-        socket.off('error', reject);
-        resolve();
+    let socket = bound;
+    const address = socket?.address();
+    if (socket && (address?.address !== self.address || address.port !== self.port)) {
+      socket.close();
+      socket = undefined;
+    }
+    if (!socket) {
+      const fresh = dgram.createSocket({ type: self.address.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+      await new Promise<void>((resolve, reject) => {
+        fresh.once('error', reject);
+        fresh.bind(self.port, self.address, () => {
+          fresh.off('error', reject);
+          resolve();
+        });
       });
-    });
+      socket = fresh;
+    }
+    socket.on('message', (bytes, rinfo) => this.onDatagram(bytes, `${rinfo.address}:${rinfo.port}`));
     // Later socket errors (e.g. ICMP errors reported on the receive socket) are not fatal.
     socket.on('error', () => {});
     this.socket = socket;
@@ -206,12 +220,23 @@ export class MeshTransport {
     }
   }
 
-  /** Stops sending and receiving; releases the socket and the thread. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Stops sending and receiving and releases the thread. The receive socket
+   * is closed, or with `keepSocket` returned still bound, for the next
+   * transport's {@link start}.
+   */
+  close(keepSocket = false): dgram.Socket | undefined {
+    if (this.closed) return undefined;
     this.closed = true;
     clearInterval(this.refillTimer);
     this.sender?.close();
+    if (keepSocket && this.socket) {
+      this.socket.removeAllListeners('message');
+      this.socket.removeAllListeners('error');
+      this.socket.on('error', () => {});
+      return this.socket;
+    }
     this.socket?.close();
+    return undefined;
   }
 }

@@ -1,0 +1,85 @@
+/**
+ * The kernel floor: bench/floor/netlink_floor.c, compiled with cc -O2 into
+ * bench/.build/ and run as a child process in the bench's namespace.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface FloorStats {
+  samples: number;
+  median: number;
+  mean: number;
+  p75: number;
+  p99: number;
+  min: number;
+  max: number;
+}
+
+export interface FloorPair {
+  mode: 'pair';
+  pairs: number;
+  warmup: number;
+  batch: number;
+  perPair: FloorStats;
+  perPairInBatches: FloorStats | null;
+  totalOverN: number;
+  involuntarySwitchesPerPair: number;
+  threadCpuNsPerPair: number;
+  perPairSamples?: number[];
+  perPairInBatchesSamples?: number[];
+}
+
+export interface FloorBulk {
+  mode: 'bulk';
+  count: number;
+  chunk: number;
+  rounds: number;
+  settleMs: number;
+  roundsInOrder: number[];
+  perRound: FloorStats;
+}
+
+export class Floor {
+  readonly path: string;
+  readonly compiler: string;
+
+  /** Compiles the floor (always: it takes a fraction of a second and can never be stale). */
+  constructor(root: string, buildDir: string) {
+    mkdirSync(buildDir, { recursive: true });
+    this.path = join(buildDir, 'netlink_floor');
+    const source = join(root, 'bench/floor/netlink_floor.c');
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', this.path, source], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
+    this.compiler = execFileSync('cc', ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
+  }
+
+  private exec(args: string[], timeoutMs: number): string {
+    try {
+      return execFileSync(this.path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, maxBuffer: 256 << 20 });
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`netlink_floor ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+    }
+  }
+
+  /** The add and delete requests the floor sends, as hex with sequence number 0. */
+  dump(ifindex: number, address: string, flags: number): { add: string; del: string } {
+    const out = this.exec(['dump', '--ifindex', String(ifindex), '--address', address, '--flags', String(flags)], 10_000);
+    const lines = Object.fromEntries(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+    return { add: lines.add!, del: lines.del! };
+  }
+
+  pair(o: { ifindex: number; address: string; flags: number; pairs: number; warmup: number; batch: number }): FloorPair {
+    const args = ['pair', '--ifindex', String(o.ifindex), '--address', o.address, '--flags', String(o.flags), '--pairs', String(o.pairs),
+      '--warmup', String(o.warmup), '--batch', String(o.batch), '--samples'];
+    // Bound: a pair takes ~10-30 µs here; allow 1 ms a pair (both passes) plus start-up.
+    return JSON.parse(this.exec(args, 10_000 + (o.pairs + o.warmup) * 2)) as FloorPair;
+  }
+
+  bulk(o: { ifindex: number; list: string; flags: number; chunk: number; rounds: number; warmup: number; settleMs: number }): FloorBulk {
+    const args = ['bulk', '--ifindex', String(o.ifindex), '--list', o.list, '--flags', String(o.flags), '--chunk', String(o.chunk),
+      '--rounds', String(o.rounds), '--warmup', String(o.warmup), '--settle-ms', String(o.settleMs)];
+    // Bound: 1000 IPv6 adds take ~0.3 s settled, ~1.3 s unsettled; allow 10 s a round plus the settle time.
+    return JSON.parse(this.exec(args, (o.rounds + o.warmup) * (10_000 + o.settleMs) + 10_000)) as FloorBulk;
+  }
+}
