@@ -35,3 +35,29 @@ export {
 } from './netlink/monitor.js';
 export { AddressReaper, type AddressReaperOptions } from './netlink/reaper.js';
 export * from './packets/index.js';
+export {
+  VipaNode,
+  type VipaNodeOptions,
+  type VipaNodeEvents,
+  type VipaNodeStatus,
+  type AuthOptions,
+  type DetectorOptions,
+  type Logger,
+  type NodeHandover,
+} from './takeover/node.js';
+export {
+  validateCluster,
+  ConfigError,
+  HOME_PRIORITY,
+  type ClusterConfig,
+  type Cluster,
+  type GroupConfig,
+  type NodeConfig,
+  type GivebackPolicy,
+  type TimerConfig,
+} from './takeover/config.js';
+export { TakeoverEngine, type Effect, type EngineEvent, type GroupState, type PeerMessage } from './takeover/engine.js';
+export { FixedTimeoutDetector, PhiAccrualDetector, type FailureDetector } from './takeover/detectors.js';
+export { type HealthCheck } from './takeover/health.js';
+export { Announcer, type AnnouncerOptions, type AnnounceSchedule } from './packets/announcer.js';
+export { LinkSocket } from './packets/link-socket.js';

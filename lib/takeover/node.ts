@@ -25,7 +25,7 @@ import { NetlinkMonitor, type AddressEvent, type LinkEvent } from '../netlink/mo
 import { Netlink, type AddressBatchItem } from '../netlink/netlink.js';
 import { AddressReaper } from '../netlink/reaper.js';
 import { Announcer, type AnnouncerOptions } from '../packets/announcer.js';
-import { validateCluster, HOME_PRIORITY, type Cluster, type ClusterConfig } from './config.js';
+import { validateCluster, type Cluster, type ClusterConfig } from './config.js';
 import { FixedTimeoutDetector, PhiAccrualDetector } from './detectors.js';
 import { TakeoverEngine, type Effect, type EngineEvent, type EngineStatus } from './engine.js';
 import { HealthMonitor, type HealthCheck, type HealthCheckStatus } from './health.js';
@@ -518,4 +518,4 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   }
 }
 
-export { HOME_PRIORITY };
+
