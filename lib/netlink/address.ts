@@ -167,8 +167,11 @@ export interface AddressRequest {
   validLifetime?: number;
   preferredLifetime?: number;
   proto?: number;
-  /** Human text for error messages, e.g. '198.51.100.7/24 dev 3'. */
-  subject: string;
+}
+
+/** Human text naming a request in error messages, e.g. '198.51.100.7/24 dev eth0'. */
+export function describeRequest(r: AddressRequest): string {
+  return `${formatIp(r.local)}/${r.prefixLength} dev ${r.link}`;
 }
 
 const SCOPES: Record<string, number> = { global: RT_SCOPE_UNIVERSE, link: RT_SCOPE_LINK, host: RT_SCOPE_HOST };
@@ -294,7 +297,6 @@ export function validateAddressSpec(spec: AddressSpec): AddressRequest {
     ifindex: typeof spec.link === 'number' ? spec.link : 0,
     flags,
     scope,
-    subject: `${text}/${prefixLength} dev ${spec.link}`,
   };
   if (spec.label !== undefined) request.label = spec.label;
   if (broadcast) request.broadcast = broadcast;

@@ -137,6 +137,7 @@ export class NetlinkConnection {
    */
   exchangeSync(op: string, firstSeq: number, count: number, onMessage?: (m: NetlinkMessage) => void): NetlinkAck[] {
     this.ensureOpen(op);
+    if (count === 1 && !onMessage && this.exchanges.size === 0) return [this.ackSync(op, firstSeq)];
     const ex = this.newExchange(firstSeq, count, onMessage);
     try {
       this.socket.send(this.writer.buffer, 0, this.writer.length);
@@ -152,6 +153,30 @@ export class NetlinkConnection {
     if (ex.error !== undefined) throw ex.error;
     if (ex.interrupted) throw new DumpInterrupted();
     return ex.acks as NetlinkAck[];
+  }
+
+  /**
+   * The hot path of {@link exchangeSync}: one request, one ack, nothing else
+   * in flight. No bookkeeping objects and no clock read unless the kernel's
+   * reply is not already queued (it usually is: rtnetlink answers inside
+   * sendto).
+   */
+  private ackSync(op: string, seq: number): NetlinkAck {
+    this.socket.send(this.writer.buffer, 0, this.writer.length);
+    let deadline = 0;
+    for (;;) {
+      let n = this.socket.recv(this.receiveBuffer, 0);
+      if (n < 0) {
+        deadline ||= Date.now() + SYNC_TIMEOUT_MS;
+        n = this.socket.recv(this.receiveBuffer, Math.max(0, deadline - Date.now()));
+        if (n < 0) throw new VipaError({ errno: 110 /* ETIMEDOUT */, syscall: 'recvfrom', op });
+      }
+      let ack: NetlinkAck | undefined;
+      forEachMessage(this.receiveBuffer, n, (m) => {
+        if (m.seq === seq && m.type === NLMSG_ERROR) ack ??= decodeAck(m);
+      });
+      if (ack) return ack;
+    }
   }
 
   /** The Promise form of {@link exchangeSync}; never blocks the event loop. */

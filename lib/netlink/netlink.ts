@@ -9,6 +9,7 @@ import type { IpFamily } from '../ip.js';
 import {
   bindLink,
   checkLinkRef,
+  describeRequest,
   decodeAddress,
   encodeAddressDump,
   encodeAddressRequest,
@@ -162,7 +163,7 @@ export class Netlink implements Disposable {
       // The kernel is the only authority on whether an index exists; it changed nothing.
       return { ok: false, error: new RangeError(`unknown interface index ${r.link}`) };
     }
-    return { ok: false, error: this.kernelError(VERB_OP[verb], ack, r.subject) };
+    return { ok: false, error: this.kernelError(VERB_OP[verb], ack, describeRequest(r)) };
   }
 
   private needsLookup(r: AddressRequest): boolean {
@@ -204,7 +205,8 @@ export class Netlink implements Disposable {
 
   private async single(verb: AddressVerb, spec: AddressSpec, options: AddressOptions | undefined): Promise<boolean> {
     const opts = checkOptions(options);
-    const r = await this.resolve(validateAddressSpec(spec));
+    const validated = validateAddressSpec(spec);
+    const r = this.needsLookup(validated) ? await this.resolve(validated) : validated;
     const seq = this.beginRequest();
     encodeAddressRequest(this.conn.writer, verb, r, seq);
     const [ack] = await this.conn.exchange(VERB_OP[verb], seq, 1);
