@@ -19,7 +19,9 @@ export type ControlRequest =
   | { cmd: 'move'; target: string; node: string }
   | { cmd: 'drain'; graceMs?: number }
   | { cmd: 'enable' }
-  | { cmd: 'disable' };
+  | { cmd: 'disable' }
+  /** Test and bench hook: busy-loop the JS thread for `ms` (only with VIPA_DEBUG_HOOKS=1). */
+  | { cmd: 'debug-stall'; ms: number };
 
 /** A control reply. */
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
@@ -57,6 +59,10 @@ export function parseControlRequest(line: string): ControlRequest {
     case 'move':
       if (typeof o.target !== 'string' || typeof o.node !== 'string') throw new Error('move needs "target" (address or group) and "node"');
       return { cmd: 'move', target: o.target, node: o.node };
+    case 'debug-stall':
+      if (process.env.VIPA_DEBUG_HOOKS !== '1') throw new Error('debug-stall needs the daemon started with VIPA_DEBUG_HOOKS=1');
+      if (typeof o.ms !== 'number' || !Number.isInteger(o.ms) || o.ms < 1 || o.ms > 10_000) throw new Error(`debug-stall ms must be 1..10000, got ${JSON.stringify(o.ms)}`);
+      return { cmd: 'debug-stall', ms: o.ms };
     case 'drain':
       if (o.graceMs !== undefined && (typeof o.graceMs !== 'number' || !Number.isInteger(o.graceMs) || o.graceMs < 0)) throw new Error(`drain graceMs must be an integer ≥ 0, got ${JSON.stringify(o.graceMs)}`);
       return o.graceMs === undefined ? { cmd: 'drain' } : { cmd: 'drain', graceMs: o.graceMs as number };

@@ -155,6 +155,15 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
       case 'disable':
         node.setEnabled(r.cmd === 'enable');
         return node.status();
+      case 'debug-stall': {
+        // Simulates a long GC or a busy callback: the event loop is blocked,
+        // the native heartbeat thread is not.
+        const until = performance.now() + r.ms;
+        while (performance.now() < until) {
+          // busy
+        }
+        return { stalledMs: r.ms };
+      }
     }
   };
   let control: ControlServer;
