@@ -275,8 +275,9 @@ void Socket::DrainReadable(int status) {
     ssize_t n = ::recv(fd_.Get(), buf.Data(), buf.Length(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n > static_cast<ssize_t>(buf.Length())) n = -EMSGSIZE;
-    double result = n < 0 ? -errno : static_cast<double>(n);
+    // A datagram longer than the buffer was cut (MSG_TRUNC gave its real
+    // length): report EMSGSIZE rather than a truncated message.
+    double result = n > static_cast<ssize_t>(buf.Length()) ? -EMSGSIZE : n < 0 ? -errno : static_cast<double>(n);
     try {
       read_callback_.MakeCallback(Value(), {Napi::Number::New(env_, result)}, *async_context_);
     } catch (const Napi::Error& e) {
