@@ -11,6 +11,7 @@
  *   vipa link list [--json]
  *   vipa announce ADDRESS dev IF [--count N]
  *   vipa monitor [--json]
+ *   vipa demo                                            live failover demo in network namespaces
  *
  * Exit status: 0 success, 1 failure, 2 bad usage (the message names the bad argument).
  */
@@ -35,7 +36,8 @@ const USAGE = `usage: vipa <command> [options]
   addr list [dev IF] [-4|-6] [--json]
   link list [--json]
   announce ADDRESS dev IF [--count N]
-  monitor [--json]`;
+  monitor [--json]
+  demo`;
 
 function flags<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(args: string[], spec: T, positionals = true) {
   try {
@@ -244,6 +246,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           else out(`resync: ${e.links.length} links, ${e.addresses.length} addresses (notifications were lost)\n`);
         }
         return 0;
+      }
+      case 'demo': {
+        flags(args, {}, false);
+        const { runDemo } = await import('../demo/demo.js');
+        return await runDemo({ out, err });
       }
       case undefined:
       case 'help':

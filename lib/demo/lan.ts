@@ -49,9 +49,14 @@ export class TestHost {
     return (out ? JSON.parse(out) : []) as T;
   }
 
-  /** Spawns a long-running process inside this namespace (killed by destroy()). */
+  /**
+   * Spawns a long-running process inside this namespace (killed by
+   * destroy()). It also dies with this process, even by SIGKILL
+   * (PR_SET_PDEATHSIG through setpriv(1); nsenter and setpriv exec, so the
+   * child's pid is the command's).
+   */
   spawn(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-    const child = spawn('nsenter', [`--net=${this.netns}`, '--', command, ...args], {
+    const child = spawn('nsenter', [`--net=${this.netns}`, '--', 'setpriv', '--pdeathsig', 'KILL', command, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: options.env ?? process.env,
     });
