@@ -61,3 +61,24 @@ export { FixedTimeoutDetector, PhiAccrualDetector, type FailureDetector } from '
 export { type HealthCheck } from './takeover/health.js';
 export { Announcer, type AnnouncerOptions, type AnnounceSchedule } from './packets/announcer.js';
 export { LinkSocket } from './packets/link-socket.js';
+export {
+  DEFAULT_ANNOUNCE_SCHEDULE,
+  DEFAULT_PACING,
+  type AnnounceOptions,
+  type AnnouncerPacing,
+  type AnnouncerInterfaceStats,
+  type ArpMode,
+} from './packets/announcer.js';
+export { type LinkFrame, type LinkSocketOptions, type LinkSocketStats } from './packets/link-socket.js';
+export {
+  ConflictDetector,
+  DEFEND_INTERVAL_MS,
+  probeConflict,
+  type DefendPolicy,
+  type ConflictAction,
+  type ConflictEvent,
+  type ConflictDetectorOptions,
+  type ConflictDetectorEvents,
+  type ProbeOptions,
+  type ProbeResult,
+} from './packets/conflict.js';

@@ -13,12 +13,20 @@ import { join } from 'node:path';
 import { controlRequest } from '../cli/control.js';
 import type { VipaNodeStatus } from '../takeover/node.js';
 import { createLan, type TestHost, type TestLan } from './lan.js';
+import { ProberOutput } from './prober-lines.js';
 
 /**
- * The compiled CLI: next to this file in dist/, or dist/ itself when this
- * file runs from its TypeScript source (tests).
+ * A compiled entry point: next to this file in dist/, or in dist/ itself
+ * when this file runs from its TypeScript source (tests).
  */
-const CLI = existsSync(join(__dirname, '../cli/main.js')) ? join(__dirname, '../cli/main.js') : join(__dirname, '../../dist/cli/main.js');
+export function demoScript(name: string): string {
+  const here = join(__dirname, `${name}.js`);
+  return existsSync(here) ? here : join(__dirname, '../../dist/demo', `${name}.js`);
+}
+
+const CLI = demoScript('../cli/main');
+/** UDP port of the echo responders the prober talks to. */
+export const PROBE_PORT = 7777;
 
 /** Options of a test cluster. */
 export interface TestClusterOptions {
@@ -192,8 +200,27 @@ export class TestCluster {
     this.lan.switch.run('nft', 'delete', 'table', 'bridge', 'vipatest');
   }
 
+  /**
+   * Starts a UDP echo responder on every node and the prober in the client,
+   * probing the virtual address every `intervalMs`; resolves once it runs.
+   * Its timeline fills in `output.record`; stop it with `prober.kill()`.
+   */
+  async startProber(intervalMs = 1): Promise<{ prober: ChildProcess; output: ProberOutput }> {
+    for (const id of this.options.nodes) {
+      this.helpers.push(this.lan.host(id).spawn(process.execPath, [demoScript('echo-responder-main'), '--port', String(PROBE_PORT), '--name', id]));
+    }
+    const prober = this.lan.host('client').spawn(process.execPath, [demoScript('prober-main'), '--target', this.vip, '--port', String(PROBE_PORT), '--interval', String(intervalMs)]);
+    this.helpers.push(prober);
+    const output = ProberOutput.follow(prober.stdout!);
+    await output.ready;
+    return { prober, output };
+  }
+
+  private readonly helpers: ChildProcess[] = [];
+
   /** Stops every daemon (SIGKILL if SIGTERM does not end it) and removes the LAN and temp files. */
   async destroy(): Promise<void> {
+    for (const h of this.helpers) if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
     for (const d of this.daemons.values()) {
       if (d.process && d.process.exitCode === null && d.process.signalCode === null) {
         d.process.kill('SIGCONT');

@@ -11,13 +11,10 @@
  * itself inside `unshare -rn`, and says so when that is impossible. It never
  * touches the host's own interfaces.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { summarize, type EventSummary, type TimelineEvent } from './analysis.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { monotonicMs } from './probe-wire.js';
-import { ProberOutput } from './prober-lines.js';
 
 /** Where the demo writes. */
 export interface DemoIo {
@@ -25,13 +22,7 @@ export interface DemoIo {
   err: (text: string) => void;
 }
 
-const PORT = 7777;
 const SETTLE_MS = 1200;
-
-function script(name: string): string {
-  const compiled = join(__dirname, `${name}.js`);
-  return existsSync(compiled) ? compiled : join(__dirname, '../../dist/demo', `${name}.js`);
-}
 
 /**
  * Returns undefined when this process can create network namespaces;
@@ -66,7 +57,6 @@ export async function runDemo(io: DemoIo): Promise<number> {
   const t0 = monotonicMs();
   const stamp = (): string => `[${((monotonicMs() - t0) / 1000).toFixed(2).padStart(5)} s]`;
   const line = (text: string): void => io.out(`${tty ? '\r\x1b[K' : ''}${stamp()} ${text}\n`);
-  const children: ChildProcess[] = [];
   let cluster: TestCluster | undefined;
   let interrupted = false;
   let progress: NodeJS.Timeout | undefined;
@@ -85,16 +75,9 @@ export async function runDemo(io: DemoIo): Promise<number> {
     io.out('  node a is home for 198.51.100.100; b (rank 200) and c (rank 100) back it up; heartbeats every 10 ms\n');
     cluster = await startCluster({ family: 4, heartbeatIntervalMs: 10 });
     const c = cluster;
-    for (const id of ['a', 'b', 'c']) {
-      const responder = c.lan.host(id).spawn(process.execPath, [script('echo-responder-main'), '--port', String(PORT), '--name', id, '--family', '4']);
-      children.push(responder);
-    }
     await c.waitForHolder('a');
     check();
-    const prober = c.lan.host('client').spawn(process.execPath, [script('prober-main'), '--target', c.vip, '--port', String(PORT), '--interval', '1']);
-    children.push(prober);
-    const output = ProberOutput.follow(prober.stdout!);
-    await output.ready;
+    const { prober, output } = await c.startProber(1);
     line(`cluster up: a holds ${c.vip}; the client probes it every millisecond`);
 
     const events: TimelineEvent[] = [];
@@ -151,7 +134,6 @@ export async function runDemo(io: DemoIo): Promise<number> {
     return interrupted ? 130 : 1;
   } finally {
     clearInterval(progress);
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await cluster?.destroy();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -82,7 +82,12 @@ export class TestHost {
 /** Creates an empty namespace with `lo` up. */
 export async function createHost(name: string): Promise<TestHost> {
   // `read` returns at EOF, i.e. when our end of the pipe closes, even if we crash.
-  const keeper = spawn('unshare', ['--net', '--', 'sh', '-c', `${IP} link set lo up && echo ready && read _`], {
+  // keep_addr_on_down: like a host whose network manager restores its
+  // addresses, an IPv6 address survives its link going down (by default the
+  // kernel flushes IPv6 addresses then, and the host would lose its
+  // heartbeat address for good).
+  const setup = `${IP} link set lo up && echo 1 > /proc/sys/net/ipv6/conf/default/keep_addr_on_down && echo 1 > /proc/sys/net/ipv6/conf/all/keep_addr_on_down`;
+  const keeper = spawn('unshare', ['--net', '--', 'sh', '-c', `${setup} && echo ready && read _`], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';

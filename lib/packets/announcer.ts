@@ -26,7 +26,7 @@
  * announcement goes ahead of queued repeats, so every address gets its
  * first announcement as early as the pacing allows.
  */
-import { formatIp, parseIp } from '../ip.js';
+import { parseIp } from '../ip.js';
 import type { LinkRef } from '../netlink/address.js';
 import { encodeGratuitousArp, type ArpOperation } from './arp.js';
 import { LinkSocket } from './link-socket.js';
@@ -173,8 +173,11 @@ const MAX_BURST = 100;
 const MAX_DELAY_MS = 24 * 3600 * 1000;
 
 interface Queued {
+  /** undefined for announceNow() frames, which no cancel() withdraws. */
   announcement: Announcement | undefined;
   frame: Buffer;
+  /** The address as the caller wrote it, for error reports. */
+  address: string;
 }
 
 /** A FIFO with O(1) push and shift, compacted as it drains. */
@@ -220,7 +223,9 @@ interface LinkEntry {
 
 interface Announcement {
   entry: LinkEntry;
-  /** Canonical text of the address (key in entry.announcements). */
+  /** Key in entry.announcements: the address's bytes (see bytesKey). */
+  key: string;
+  /** The address as the caller wrote it (for error reports). */
   address: string;
   /** The frames of one round. */
   frames: Buffer[];
@@ -321,13 +326,15 @@ export class Announcer implements Disposable {
    * are not thrown: see {@link AnnouncerOptions.onSendError}.
    */
   announce(link: LinkRef, address: string, options: AnnounceOptions = {}): number {
-    const schedule = resolveSchedule(this.schedule, options.schedule);
+    // The announcer's own schedule was validated once; only overrides need merging.
+    const schedule = options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
     const { entry, key, frames } = this.prepare(link, address, options, schedule.arpMode);
     const existing = entry.announcements.get(key);
     if (existing) this.stop(existing);
     const a: Announcement = {
       entry,
-      address: key,
+      key,
+      address,
       frames,
       schedule,
       startedAt: this.clock.now(),
@@ -355,7 +362,7 @@ export class Announcer implements Disposable {
     if (arpMode !== 'request' && arpMode !== 'reply' && arpMode !== 'both') throw new RangeError(`arpMode must be 'request', 'reply' or 'both', got ${String(arpMode)}`);
     const { entry, frames } = this.prepare(link, address, options, arpMode);
     const before = entry.framesSent + entry.sendErrors;
-    for (const frame of frames) this.submit(entry, undefined, frame, true);
+    for (const frame of frames) this.submit(entry, undefined, frame, true, address);
     return entry.framesSent + entry.sendErrors - before;
   }
 
@@ -363,7 +370,7 @@ export class Announcer implements Disposable {
   cancel(link: LinkRef, address: string): boolean {
     const entry = this.links.get(link);
     if (!entry) return false;
-    const a = entry.announcements.get(canonical(address));
+    const a = entry.announcements.get(addressKey(address));
     if (!a) return false;
     this.stop(a);
     return true;
@@ -388,7 +395,7 @@ export class Announcer implements Disposable {
 
   /** Whether a schedule runs (or frames are queued) for `address` on `link`. */
   isAnnouncing(link: LinkRef, address: string): boolean {
-    return this.links.get(link)?.announcements.has(canonical(address)) ?? false;
+    return this.links.get(link)?.announcements.has(addressKey(address)) ?? false;
   }
 
   /** Counters per interface. */
@@ -433,7 +440,7 @@ export class Announcer implements Disposable {
       const router = options.router ?? entry.sender.forwarding.ipv6;
       frames = [encodeUnsolicitedNeighborAdvertisement({ mac, address: parsed.bytes, router })];
     }
-    return { entry, key: canonical(address), frames };
+    return { entry, key: bytesKey(parsed.bytes), frames };
   }
 
   private linkFor(link: LinkRef): LinkEntry {
@@ -475,7 +482,7 @@ export class Announcer implements Disposable {
     // Bounded: roundsLeft ≤ MAX_BURST (resolveSchedule).
     do {
       a.roundsLeft--;
-      a.frames.forEach((frame, i) => this.submit(a.entry, a, frame, a.urgentNext && i === 0));
+      for (let i = 0; i < a.frames.length; i++) this.submit(a.entry, a, a.frames[i]!, a.urgentNext && i === 0, a.address);
       a.urgentNext = false;
     } while (a.roundsLeft > 0 && spacing === 0);
     if (a.roundsLeft > 0) a.timer = this.clock.setTimeout(() => this.runRounds(a), spacing);
@@ -503,7 +510,7 @@ export class Announcer implements Disposable {
   }
 
   private maybeFinish(a: Announcement): void {
-    if (a.done && a.queued === 0 && a.entry.announcements.get(a.address) === a) a.entry.announcements.delete(a.address);
+    if (a.done && a.queued === 0 && a.entry.announcements.get(a.key) === a) a.entry.announcements.delete(a.key);
   }
 
   private stop(a: Announcement): void {
@@ -515,23 +522,23 @@ export class Announcer implements Disposable {
       a.entry.normal.removeOf(a);
       a.queued = 0;
     }
-    if (a.entry.announcements.get(a.address) === a) a.entry.announcements.delete(a.address);
+    if (a.entry.announcements.get(a.key) === a) a.entry.announcements.delete(a.key);
   }
 
   /** Sends `frame` now if the pacing allows, else queues it (urgent frames ahead of repeats). */
-  private submit(entry: LinkEntry, a: Announcement | undefined, frame: Buffer, urgent: boolean): void {
+  private submit(entry: LinkEntry, a: Announcement | undefined, frame: Buffer, urgent: boolean, address: string): void {
     if (!this.pacing) {
-      this.sendNow(entry, a, frame);
+      this.sendNow(entry, frame, address);
       return;
     }
     this.refill(entry);
     const nothingAhead = entry.urgent.length === 0 && (urgent || entry.normal.length === 0);
     if (nothingAhead && entry.tokens >= 1) {
       entry.tokens -= 1;
-      this.sendNow(entry, a, frame);
+      this.sendNow(entry, frame, address);
       return;
     }
-    (urgent ? entry.urgent : entry.normal).push({ announcement: a, frame });
+    (urgent ? entry.urgent : entry.normal).push({ announcement: a, frame, address });
     if (a) a.queued++;
     this.armDrain(entry);
   }
@@ -561,19 +568,19 @@ export class Announcer implements Disposable {
       entry.tokens -= 1;
       const a = q.announcement;
       if (a) a.queued--;
-      this.sendNow(entry, a, q.frame);
+      this.sendNow(entry, q.frame, q.address);
       if (a) this.maybeFinish(a);
     }
     this.armDrain(entry);
   }
 
-  private sendNow(entry: LinkEntry, a: Announcement | undefined, frame: Buffer): void {
+  private sendNow(entry: LinkEntry, frame: Buffer, address: string): void {
     try {
       entry.sender.send(frame);
       entry.framesSent++;
     } catch (e) {
       entry.sendErrors++;
-      this.onSendError?.(e, { link: entry.sender.name, address: a?.address ?? '' });
+      this.onSendError?.(e, { link: entry.sender.name, address });
     }
   }
 
@@ -587,8 +594,19 @@ export class Announcer implements Disposable {
   }
 }
 
-/** The canonical text of an address (RFC 5952 for IPv6), so '2001:DB8::1' and '2001:db8:0::1' are one key. */
-function canonical(address: string): string {
+/**
+ * A map key for an address: its bytes as a string (one char per 16 bits),
+ * so every text form of one address ('2001:DB8::1', '2001:db8:0::1') is one
+ * key, without formatting it (announce() is on the takeover hot path).
+ */
+function bytesKey(bytes: Uint8Array): string {
+  let key = '';
+  for (let i = 0; i < bytes.length; i += 2) key += String.fromCharCode((bytes[i]! << 8) | bytes[i + 1]!);
+  return key;
+}
+
+/** The key of an address text, or a key no address has when it does not parse. */
+function addressKey(address: string): string {
   const parsed = typeof address === 'string' ? parseIp(address) : undefined;
-  return parsed ? formatIp(parsed.bytes) : String(address);
+  return parsed ? bytesKey(parsed.bytes) : '';
 }

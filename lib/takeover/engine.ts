@@ -356,7 +356,11 @@ export class TakeoverEngine {
           this.transition(g, 'fault', 'link-down');
           this.effects.push({ type: 'send-status' });
         } else if (up && g.state === 'fault' && this.groupLinksUp(g) && this.healthy && !g.externalFault) {
-          this.transition(g, 'backup', 'link-up');
+          // With its link down this node heard nobody: its view of the peers
+          // is stale. Listen for the startup grace, as after a start, before
+          // claiming anything; a holder hands the group back by handoff.
+          this.graceUntil = Math.max(this.graceUntil, now + this.cluster.timers.startupGraceMs);
+          this.transition(g, 'init', 'link-up');
           this.effects.push({ type: 'send-status' });
         }
       }

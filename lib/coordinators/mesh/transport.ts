@@ -113,9 +113,13 @@ export class MeshTransport {
       bindAddress: self.address,
       staleAfterMs: this.options.detectionMs,
     });
-    this.sender.on('peer-error', (e: { peerIndex: number }) => {
+    this.sender.on('peer-error', (e: { peerIndex: number; code: string }) => {
+      // Only ECONNREFUSED proves the peer's process is gone: its host is up and
+      // answered ICMP port unreachable. ENETUNREACH, EHOSTUNREACH, ENETDOWN...
+      // say this host cannot reach it (our own link may be down); the failure
+      // detector judges those.
       const peer = this.options.peers[e.peerIndex];
-      if (peer) this.options.onUnreachable(peer.id);
+      if (peer && e.code === 'ECONNREFUSED') this.options.onUnreachable(peer.id);
     });
     this.sender.on('starved', () => this.options.onStarved());
     this.sender.on('stale', () => this.options.onStarved());

@@ -197,8 +197,10 @@ describe('failures of the holder', () => {
     expect(sim.transitions('a').at(-1)).toBe('active>fault:link-down');
     sim.act('a', (e, now) => e.linkChanged('eth1', false, now)); // not ours: no change
     sim.act('a', (e, now) => e.linkChanged('eth0', true, now));
-    sim.run(5);
-    expect(sim.holders()).toEqual(['a']); // immediate giveback
+    expect(sim.node('a').engine.groupState(0)).toBe('init'); // listens before claiming: its view is stale
+    sim.run(45);
+    expect(sim.holders()).toEqual(['a']); // immediate giveback, by handoff
+    expect(sim.transitions('a').at(-1)).toBe('backup>active:handoff-received');
     expect(sim.doubleHolds).toEqual([]);
   });
 
