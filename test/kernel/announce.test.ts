@@ -347,18 +347,29 @@ describe.skipIf(skipKernelTests())('interfaces: refusals, macvlan, bridge port, 
     a.ip('link', 'set', 'v-down', 'arp', 'on');
     LinkSocket.open({ link: 'v-down', netns: a.netns }).close(); // and accepted once fixed
     expect(() => LinkSocket.open({ link: 'lo', netns: a.netns })).toThrow(/interface lo .*loopback/);
-    a.ip('tuntap', 'add', 'dev', 'tun0', 'mode', 'tun');
-    a.ip('link', 'set', 'tun0', 'up');
-    expect(() => LinkSocket.open({ link: 'tun0', netns: a.netns })).toThrow(/tun0 .*not an Ethernet interface.*NOARP.*no 6-byte MAC/);
+    // A tun device has no MAC. Creating one needs /dev/net/tun, which some
+    // machines give to root only: then (outside CI) this case says why it is left out.
+    let tun = true;
+    try {
+      a.ip('tuntap', 'add', 'dev', 'tun0', 'mode', 'tun');
+    } catch (e) {
+      if (process.env.CI) throw e;
+      console.warn(`not testing an interface without a MAC: ${(e as Error).message}`);
+      tun = false;
+    }
+    if (tun) {
+      a.ip('link', 'set', 'tun0', 'up');
+      expect(() => LinkSocket.open({ link: 'tun0', netns: a.netns })).toThrow(/tun0 .*not an Ethernet interface.*NOARP.*no 6-byte MAC/);
+    }
     expect(() => LinkSocket.open({ link: 'nonexistent0', netns: a.netns })).toThrow(/unknown interface "nonexistent0"/);
-    for (const bad of ['v-down-peer', 'lo', 'tun0']) {
+    for (const bad of ['v-down-peer', 'lo', ...(tun ? ['tun0'] : [])]) {
       expect(() => LinkSocket.open({ link: bad, netns: a.netns })).toThrow(RangeError);
       using announcer = new Announcer({ netns: a.netns });
       expect(() => announcer.announce(bad, '198.51.100.7')).toThrow(RangeError);
       expect(() => new ConflictDetector({ link: bad, netns: a.netns })).toThrow(RangeError);
     }
     a.ip('link', 'del', 'v-down');
-    a.ip('link', 'del', 'tun0');
+    if (tun) a.ip('link', 'del', 'tun0');
   });
 
   it('an interface that goes down after opening: sends fail with ENETDOWN, counted, not thrown', () => {
