@@ -83,13 +83,21 @@ export interface NativeHeartbeatOptions {
 
 /** Counters of the native heartbeat sender. */
 export interface NativeHeartbeatStats {
+  /** Datagrams sent (one per peer per tick). */
   sent: number;
+  /** Failed send(2) calls. */
   sendErrors: number;
+  /** Asynchronous errors (ICMP) reported for peers. */
   peerErrors: number;
+  /** Timer wakeups of the sender thread. */
   ticks: number;
+  /** Wakeups later than one interval past their deadline (the thread was descheduled). */
   lateTicks: number;
+  /** Largest wakeup delay seen, in microseconds. */
   maxLateUs: number;
+  /** Events lost because JavaScript did not take them in time (the ring holds 64). */
   eventDrops: number;
+  /** Whether the thread runs SCHED_FIFO. */
   realtime: boolean;
 }
 

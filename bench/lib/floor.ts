@@ -40,26 +40,38 @@ export interface FloorBulk {
   perRound: FloorStats;
 }
 
-export class Floor {
+/**
+ * A floor program from bench/floor/, compiled with cc -O2 into the build
+ * directory (always: it takes a fraction of a second and can never be stale).
+ */
+export class CProgram {
   readonly path: string;
   readonly compiler: string;
+  private readonly name: string;
 
-  /** Compiles the floor (always: it takes a fraction of a second and can never be stale). */
-  constructor(root: string, buildDir: string) {
+  constructor(root: string, buildDir: string, name: string) {
     mkdirSync(buildDir, { recursive: true });
-    this.path = join(buildDir, 'netlink_floor');
-    const source = join(root, 'bench/floor/netlink_floor.c');
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', this.path, source], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
+    this.name = name;
+    this.path = join(buildDir, name);
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', this.path, join(root, 'bench/floor', `${name}.c`)], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
     this.compiler = execFileSync('cc', ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
   }
 
-  private exec(args: string[], timeoutMs: number): string {
+  /** Runs the program with `args`; its stdout, or an error with its stderr. */
+  protected exec(args: string[], timeoutMs: number): string {
     try {
       return execFileSync(this.path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, maxBuffer: 256 << 20 });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
-      throw new Error(`netlink_floor ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+      throw new Error(`${this.name} ${args.slice(0, 3).join(' ')}: ${err.stderr?.trim() || err.message}`);
     }
+  }
+}
+
+/** The netlink floor: bench/floor/netlink_floor.c. */
+export class Floor extends CProgram {
+  constructor(root: string, buildDir: string) {
+    super(root, buildDir, 'netlink_floor');
   }
 
   /** The add and delete requests the floor sends, as hex with sequence number 0. */

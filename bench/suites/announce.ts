@@ -22,9 +22,10 @@
  *    last packet), so 1000 addresses are extrapolated, not run.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { CProgram } from '../lib/floor.js';
 import { assertPrivateNetns, createVethPair, deleteLink, ip } from '../lib/host.js';
 import { interleave, pairedRatio, type Contender, type Pooled } from '../lib/interleave.js';
 import { median, summarize, trimmedMean } from '../lib/stats.js';
@@ -64,23 +65,10 @@ interface BulkResult {
   roundsInOrder: number[];
 }
 
-/** bench/floor/garp_floor.c, compiled with cc -O2 into bench/.build/. */
-class GarpFloor {
-  readonly path: string;
-  readonly compiler: string;
+/** The GARP floor: bench/floor/garp_floor.c, a minimal AF_PACKET send loop. */
+class GarpFloor extends CProgram {
   constructor(root: string, buildDir: string) {
-    mkdirSync(buildDir, { recursive: true });
-    this.path = join(buildDir, 'garp_floor');
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', this.path, join(root, 'bench/floor/garp_floor.c')], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
-    this.compiler = execFileSync('cc', ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
-  }
-  private exec(args: string[], timeoutMs: number): string {
-    try {
-      return execFileSync(this.path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, maxBuffer: 256 << 20 });
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      throw new Error(`garp_floor ${args.slice(0, 3).join(' ')}: ${err.stderr?.trim() || err.message}`);
-    }
+    super(root, buildDir, 'garp_floor');
   }
   send(o: { ifindex: number; frame: Buffer; count: number; warmup: number; batch: number }): SendResult {
     const args = ['send', '--ifindex', String(o.ifindex), '--frame', o.frame.toString('hex'), '--count', String(o.count), '--warmup', String(o.warmup), '--batch', String(o.batch), '--samples'];

@@ -22,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import { errnoName } from '../../errors.js';
 import { parseIp } from '../../ip.js';
-import { native, type NativeHeartbeatOptions, type NativeHeartbeatSender } from '../../native.js';
+import { native, type NativeHeartbeatOptions, type NativeHeartbeatSender, type NativeHeartbeatStats } from '../../native.js';
 
 /** A peer that receives heartbeats. */
 export interface HeartbeatPeer {
@@ -80,27 +80,11 @@ export interface HeartbeatPeerError {
   errno: number;
 }
 
-/** Counters of a {@link HeartbeatSender}. */
-export interface HeartbeatSenderStats {
-  /** Datagrams successfully handed to the kernel (one per peer per heartbeat, sendNow included). */
-  sent: number;
-  /** Failed send(2) calls. */
-  sendErrors: number;
-  /** Asynchronous errors (ICMP) reported for peers. */
-  peerErrors: number;
-  /** Timer wakeups of the sender thread. */
-  ticks: number;
-  /** Wakeups later than one interval past their deadline (the thread was descheduled). */
-  lateTicks: number;
-  /** Largest wakeup delay seen, in microseconds. */
-  maxLateUs: number;
-  /** Events lost because JavaScript did not take them in time (the ring holds 64). */
-  eventDrops: number;
-  /** Whether the thread runs SCHED_FIFO. */
-  realtime: boolean;
-  /** Datagrams waiting to be sent. */
+/** Counters of a {@link HeartbeatSender}: the thread's (see lib/native.ts) and the queue length. */
+export type HeartbeatSenderStats = NativeHeartbeatStats & {
+  /** Heartbeats queued ahead. */
   queued: number;
-}
+};
 
 /** Events of a {@link HeartbeatSender}, for typed `on`/`once`. */
 export interface HeartbeatSenderEvents {
