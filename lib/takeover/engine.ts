@@ -314,7 +314,11 @@ export class TakeoverEngine {
           // 'releasing' until its next heartbeat: a node that just gave the group
           // away is no candidate to receive it back (no handoff ping-pong).
           peer.statuses.set(message.group, { status: 'releasing', pinned: false });
-          if (message.target === this.self) {
+          if (this.holds(g)) {
+            // Another node held this group too (a split brain it lost before we
+            // saw it holding): clients may still point at it. Announce now.
+            this.effects.push({ type: 'announce', group: g.group.index });
+          } else if (message.target === this.self) {
             g.transfer = undefined;
             if (this.canReceive(g)) {
               this.acquireGroup(g, message.pinned ? 'manual-move' : 'handoff-received');

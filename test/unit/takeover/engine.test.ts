@@ -339,3 +339,13 @@ describe('restart with adopted addresses (config reload)', () => {
     expect(engine.groupState(0)).toBe('active');
   });
 });
+
+describe('a release for a group this node holds', () => {
+  it('makes the holder announce at once (the releaser may have been answering clients)', () => {
+    const sim = settled();
+    const before = sim.effects.length;
+    sim.act('a', (e, now) => e.receive({ kind: 'release', from: 'b', group: 0, target: undefined, pinned: false, digestMatches: true }, now));
+    expect(sim.effects.slice(before).map((x) => x.effect.type)).toContain('announce');
+    expect(sim.holders()).toEqual(['a']);
+  });
+});
