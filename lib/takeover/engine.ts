@@ -43,6 +43,12 @@ export type GroupState =
   | 'verifying'
   /** Draining: still holding until the grace period ends, then handing off. */
   | 'draining'
+  /**
+   * Handing the group to another node, make-before-break: the addresses stay
+   * (clients keep being answered) until the successor reports holding them,
+   * or the detection time passes; then they are deleted.
+   */
+  | 'handing-off'
   /** Cannot hold (link down, health failing, address deleted by someone else). */
   | 'fault'
   /** An operator made this node ineligible. */
@@ -57,7 +63,8 @@ export type TransitionReason =
   | 'takeover'
   | 'handoff-received'
   | 'giveback'
-  | 'handoff-sent'
+  | 'handoff-done'
+  | 'handoff-timeout'
   | 'split-brain-lost'
   | 'split-brain-won'
   | 'stepped-back'
@@ -178,6 +185,8 @@ interface GroupView {
   nextLeaseRefresh: number;
   /** An externally deleted address made this node give the group up (policy 'release'). */
   externalFault: boolean;
+  /** A make-before-break handoff in progress: to whom, until when, and the state after it. */
+  handoff: { target: string; until: number; next: GroupState } | undefined;
 }
 
 /** Options of the engine. */
@@ -201,6 +210,8 @@ export class TakeoverEngine {
   private draining: { until: number } | undefined;
   private disabled = false;
   private stopped = true;
+  /** stop() was called; handoffs may still be in flight. */
+  private stopping = false;
   private started = false;
   private graceUntil = 0;
   private verifyUntil = 0;
@@ -220,7 +231,7 @@ export class TakeoverEngine {
     }
     this.groups = cluster.groups.map((group) => ({
       group, state: 'stopped' as GroupState, since: 0, reason: 'startup' as TransitionReason, pinned: false, transfer: undefined,
-      eligibleSince: new Map<string, number>(), nextLeaseRefresh: Infinity, externalFault: false,
+      eligibleSince: new Map<string, number>(), nextLeaseRefresh: Infinity, externalFault: false, handoff: undefined,
     }));
   }
 
@@ -250,17 +261,34 @@ export class TakeoverEngine {
     });
   }
 
-  /** Stops: releases everything, tells peers, takes nothing anymore. */
+  /**
+   * Stops: hands every held group to its best receiver (make-before-break),
+   * then tells peers it leaves; takes nothing anymore. Check
+   * {@link isStopped}: while handoffs are in flight the caller keeps feeding
+   * inputs and timer ticks (bounded by the detection time).
+   */
   stop(now: number): Effect[] {
     return this.run(now, () => {
-      if (this.stopped) return;
+      if (this.stopped || this.stopping) return;
+      this.stopping = true;
       for (const g of this.groups) {
-        if (this.holds(g)) this.releaseGroup(g, 'stop', undefined);
-        this.transition(g, 'stopped', 'stop');
+        if (this.holds(g)) this.handOff(g, 'stop', this.bestReceiver(g), false, 'stopped');
+        else if (g.state !== 'handing-off') this.transition(g, 'stopped', 'stop');
+        else if (g.handoff) g.handoff.next = 'stopped';
       }
-      this.stopped = true;
-      this.effects.push({ type: 'send-leave' });
+      this.finishStop();
     });
+  }
+
+  /** True once stopped: every handoff done, peers told. */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private finishStop(): void {
+    if (!this.stopping || this.stopped || this.groups.some((g) => g.state === 'handing-off')) return;
+    this.stopped = true;
+    this.effects.push({ type: 'send-leave' });
   }
 
   /** A timer fired (at the deadline the caller got from {@link nextDeadline}, or later). */
@@ -444,8 +472,9 @@ export class TakeoverEngine {
         this.disabled = true;
         for (const g of this.groups) {
           if (g.state === 'stopped') continue;
-          if (this.holds(g)) this.releaseGroup(g, 'disabled', this.bestReceiver(g));
-          this.transition(g, 'disabled', 'disabled');
+          if (this.holds(g)) this.handOff(g, 'disabled', this.bestReceiver(g), false, 'disabled');
+          else if (g.state === 'handing-off' && g.handoff) g.handoff.next = 'disabled';
+          else this.transition(g, 'disabled', 'disabled');
         }
       } else {
         this.disabled = false;
@@ -476,6 +505,7 @@ export class TakeoverEngine {
       for (const g of this.groups) {
         if (this.holds(g)) next = Math.min(next, g.nextLeaseRefresh);
         if (g.transfer) next = Math.min(next, g.transfer.until);
+        if (g.handoff) next = Math.min(next, g.handoff.until);
         if (g.group.giveback.mode === 'hold-down' && this.holds(g)) {
           const delay = g.group.giveback.delayMs;
           for (const since of g.eligibleSince.values()) if (since + delay > this.now) next = Math.min(next, since + delay);
@@ -494,7 +524,7 @@ export class TakeoverEngine {
   reportedGroups(): { index: number; status: PeerGroupStatus; pinned: boolean }[] {
     return this.groups.map((g) => ({
       index: g.group.index,
-      status: this.holds(g) ? 'holding' : g.state === 'init' ? 'starting' : this.canReceive(g) ? 'standby' : 'ineligible',
+      status: this.holds(g) ? 'holding' : g.state === 'handing-off' ? 'releasing' : g.state === 'init' ? 'starting' : this.canReceive(g) ? 'standby' : 'ineligible',
       pinned: g.pinned && this.holds(g),
     }));
   }
@@ -593,7 +623,7 @@ export class TakeoverEngine {
 
   /** Can this node become the holder of `g` now? */
   private canReceive(g: GroupView): boolean {
-    return !this.stopped && this.healthy && !this.draining && !this.disabled && !g.externalFault && this.groupLinksUp(g) && g.state !== 'init' && g.state !== 'fault' && g.state !== 'disabled';
+    return !this.stopped && !this.stopping && this.healthy && !this.draining && !this.disabled && !g.externalFault && this.groupLinksUp(g) && g.state !== 'init' && g.state !== 'fault' && g.state !== 'disabled';
   }
 
   /**
@@ -665,8 +695,39 @@ export class TakeoverEngine {
       this.event({ type: 'move-refused', group: g.group.index, target, reason: 'target is not alive and eligible', at: this.now });
       return;
     }
-    this.releaseGroup(g, 'manual-move', target, true);
-    this.transition(g, 'backup', 'handoff-sent');
+    this.handOff(g, 'manual-move', target, true, 'backup');
+  }
+
+  /**
+   * Hands `g` to `target` make-before-break: tells everyone (the target takes
+   * it at once), keeps the addresses until the target reports holding them,
+   * then deletes them (see evaluateHandoff). Without a target, releases now.
+   */
+  private handOff(g: GroupView, reason: TransitionReason, target: string | undefined, pinned: boolean, next: GroupState): void {
+    if (target === undefined) {
+      this.releaseGroup(g, reason, undefined);
+      this.transition(g, next, reason);
+      return;
+    }
+    g.pinned = false;
+    g.nextLeaseRefresh = Infinity;
+    g.transfer = { target, until: this.now + this.detectionMs(), pinned };
+    g.handoff = { target, until: this.now + this.detectionMs(), next };
+    this.effects.push({ type: 'send-release', group: g.group.index, target, pinned });
+    this.transition(g, 'handing-off', reason);
+  }
+
+  /** Completes a handoff once the target holds the group, or gives up after the detection time. */
+  private evaluateHandoff(g: GroupView): void {
+    const h = g.handoff!;
+    const target = this.peers.get(h.target);
+    const taken = target !== undefined && this.peerHolds(target, g);
+    if (!taken && this.now < h.until && target?.alive) return;
+    this.effects.push({ type: 'release', group: g.group.index, reason: taken ? 'handoff-done' : 'handoff-timeout' });
+    g.handoff = undefined;
+    this.transition(g, h.next, taken ? 'handoff-done' : 'handoff-timeout');
+    if (!taken) this.effects.push({ type: 'send-release', group: g.group.index, target: undefined, pinned: false });
+    this.finishStop();
   }
 
   private groupByName(name: string): GroupView {
@@ -694,7 +755,9 @@ export class TakeoverEngine {
         else continue;
       }
 
-      if (this.holds(g)) {
+      if (g.state === 'handing-off') {
+        this.evaluateHandoff(g);
+      } else if (this.holds(g)) {
         this.evaluateHolder(g, verifying, draining);
       } else if (g.state === 'backup' && !verifying && !g.transfer) {
         this.evaluateBackup(g);
@@ -742,16 +805,14 @@ export class TakeoverEngine {
 
     if (g.state === 'draining') {
       if (drainOver) {
-        this.releaseGroup(g, 'drain-done', this.bestReceiver(g));
-        this.transition(g, 'backup', 'drain-done');
+        this.handOff(g, 'drain-done', this.bestReceiver(g), false, 'backup');
         return;
       }
     } else if (!g.pinned && !verifying) {
       // Giveback: a better member is eligible.
       const best = this.receivers(g)[0];
       if (best !== undefined && best !== this.self && comparePriority(g.group.priorities, best, this.self) < 0 && this.givebackDue(g, best)) {
-        this.releaseGroup(g, 'giveback', best);
-        this.transition(g, 'backup', 'giveback');
+        this.handOff(g, 'giveback', best, false, 'backup');
         return;
       }
     }

@@ -317,6 +317,15 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     this.state = 'stopping';
     try {
       this.apply(this.engine.stop(performance.now()));
+      // Make-before-break: the engine keeps the addresses until each
+      // successor reports holding them (at most the detection time), so the
+      // node keeps running meanwhile; ticks and messages finish the handoffs.
+      const { heartbeatIntervalMs, missCount } = this.cluster.timers;
+      const deadline = performance.now() + heartbeatIntervalMs * missCount + 1000;
+      while (!this.engine.isStopped && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(1, heartbeatIntervalMs / 2)));
+        this.apply(this.engine.tick(performance.now()));
+      }
       this.deleteStragglers();
     } finally {
       this.teardown();
@@ -409,7 +418,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     }
     // Heartbeats must always carry the current status: re-sign when it changed
     // (transitions such as init → backup change it without any effect saying so).
-    if (this.state !== 'stopping' && this.transport) {
+    if (this.transport && !this.engine.isStopped) {
       const status = this.meshStatus();
       const key = JSON.stringify(status);
       if (statusChanged || key !== this.lastStatusKey) {
@@ -431,7 +440,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
 
   private schedule(): void {
     clearTimeout(this.timer);
-    if (this.state === 'stopped' || this.state === 'stopping') return;
+    if (this.state === 'stopped' || this.engine.isStopped) return;
     const deadline = this.engine.nextDeadline();
     if (deadline === undefined) return;
     // libuv runs expired timers before it reads pending I/O. A takeover

@@ -84,13 +84,15 @@ describe('giveback', () => {
     return sim;
   }
 
-  it('immediate: the home node gets the group back by handoff, never two holders', () => {
+  it('immediate: the home node gets the group back by a make-before-break handoff', () => {
     const sim = homeReturns({ mode: 'immediate' });
     sim.run(SETTLE + 5);
     expect(sim.holders()).toEqual(['a']);
-    expect(sim.transitions('b')).toContain('active>backup:giveback');
+    // b keeps answering until a reports holding: no gap for clients, one round trip of overlap.
+    expect(sim.transitions('b').slice(-2)).toEqual(['active>handing-off:giveback', 'handing-off>backup:handoff-done']);
     expect(sim.transitions('a').at(-1)).toBe('backup>active:handoff-received');
     expect(sim.doubleHolds).toEqual([]);
+    expect(sim.longestHandoffOverlap()).toBeLessThanOrEqual(2 * sim.latencyMs);
   });
 
   it('hold-down: the group goes back only after the home node was eligible for the delay', () => {
@@ -147,7 +149,7 @@ describe('manual operations', () => {
     expect(sim.holders()).toEqual(['a']);
     sim.run(20);
     expect(sim.holders()).toEqual(['b']);
-    expect(sim.transitions('a').slice(-2)).toEqual(['active>draining:drain', 'draining>backup:drain-done']);
+    expect(sim.transitions('a').slice(-3)).toEqual(['active>draining:drain', 'draining>handing-off:drain-done', 'handing-off>backup:handoff-done']);
     const before = sim.transitions('a').length;
     sim.crash('b');
     sim.run(100);
@@ -169,13 +171,28 @@ describe('manual operations', () => {
 });
 
 describe('failures of the holder', () => {
-  it('graceful stop: peers take over at once, the stopped node holds nothing', () => {
+  it('graceful stop: hands over make-before-break, then leaves holding nothing', () => {
     const sim = settled();
     sim.act('a', (e, now) => e.stop(now));
+    expect(sim.node('a').engine.isStopped).toBe(false); // waiting for b to take it
     const took = sim.runUntil(() => sim.holders().includes('b'), 50);
     expect(took).toBeLessThan(1);
+    sim.run(1);
     expect(sim.holders()).toEqual(['b']);
+    expect(sim.node('a').engine.isStopped).toBe(true);
+    expect(sim.transitions('a').slice(-2)).toEqual(['active>handing-off:stop', 'handing-off>stopped:handoff-done']);
     expect(sim.doubleHolds).toEqual([]);
+    expect(sim.longestHandoffOverlap()).toBeLessThanOrEqual(2 * sim.latencyMs);
+  });
+
+  it('a handoff whose target never takes over times out and releases anyway', () => {
+    const sim = settled();
+    sim.partition('a', 'b'); // b will never confirm (nor hear the release)
+    sim.partition('a', 'c');
+    sim.act('a', (e, now) => e.stop(now));
+    sim.run(40);
+    expect(sim.transitions('a').slice(-2)).toEqual(['active>handing-off:stop', 'handing-off>stopped:handoff-timeout']);
+    expect(sim.node('a').engine.isStopped).toBe(true);
   });
 
   it('an unreachable heartbeat port (process died, host up) triggers takeover before the timeout', () => {

@@ -253,11 +253,35 @@ export class Simulation {
     for (const [g, list] of this.holdings) this.holdings.set(g, list.filter((h) => h.leaseUntil > this.now));
   }
 
+  /**
+   * Two holders at once are allowed only during a make-before-break handoff
+   * (the old holder is 'handing-off'); those instants go to handoffOverlaps,
+   * every other one to doubleHolds. Partitions are exempt.
+   */
   private checkDoubleHolds(): void {
     if (this.blocked.size > 0) return;
     for (const [group, list] of this.holdings) {
-      if (list.length > 1) this.doubleHolds.push({ at: this.now, group, nodes: list.map((h) => h.node) });
+      if (list.length < 2) continue;
+      const handingOff = list.filter((h) => this.nodes.get(h.node)?.running && this.nodes.get(h.node)!.engine.groupState(group) === 'handing-off');
+      if (list.length - handingOff.length <= 1 && handingOff.length > 0) this.handoffOverlaps.push({ at: this.now, group, nodes: list.map((h) => h.node) });
+      else this.doubleHolds.push({ at: this.now, group, nodes: list.map((h) => h.node) });
     }
+  }
+
+  /** Instants with two holders because a handoff was completing (see checkDoubleHolds). */
+  readonly handoffOverlaps: { at: number; group: number; nodes: string[] }[] = [];
+
+  /** Longest stretch of consecutive handoff-overlap instants (ms). */
+  longestHandoffOverlap(): number {
+    let longest = 0;
+    let start: number | undefined;
+    let last: number | undefined;
+    for (const o of this.handoffOverlaps) {
+      if (last === undefined || o.at - last > 1) start = o.at;
+      last = o.at;
+      longest = Math.max(longest, o.at - start!);
+    }
+    return longest;
   }
 
   /** Transitions of one node, as "from>to:reason". */
