@@ -58,6 +58,8 @@ export interface NativeReaper {
   readonly alive: boolean;
   /** Replaces the requests to send if this process dies (empty = nothing). */
   arm(requests: Buffer): void;
+  /** Replaces the datagram the child sends to peers after the deletes (see AddressReaper.notifyOnDeath). */
+  notify(payload: Buffer): void;
   /** Ends the child without sending anything. */
   quit(): void;
 }

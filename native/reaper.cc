@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -20,8 +21,45 @@
 namespace vipa {
 namespace {
 
-constexpr uint8_t kFrameArm = 1;   // payload: the netlink requests to send on EOF
-constexpr uint8_t kFrameQuit = 2;  // exit without sending anything
+constexpr uint8_t kFrameArm = 1;     // payload: the netlink requests to send on EOF
+constexpr uint8_t kFrameQuit = 2;    // exit without sending anything
+constexpr uint8_t kFrameNotify = 3;  // payload: peers and a datagram to send them after the deletes
+constexpr size_t kNotifyMax = 64 * 1024;
+
+// Sends the notify payload: u16 count, count × (u8 family 4|6, 16 address
+// bytes, u16 port, network order), u16 length, datagram. UDP sockets are
+// created here: socket(2) and sendto(2) are async-signal-safe.
+void SendNotify(const uint8_t* p, size_t len) {
+  if (len < 2) return;
+  size_t count = (p[0] << 8) | p[1];
+  size_t o = 2;
+  size_t peers_at = o;
+  o += count * 19;
+  if (o + 2 > len) return;
+  size_t dlen = (p[o] << 8) | p[o + 1];
+  const uint8_t* datagram = p + o + 2;
+  if (o + 2 + dlen > len) return;
+  int fd4 = -1, fd6 = -1;
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t* e = p + peers_at + i * 19;
+    uint16_t port = static_cast<uint16_t>((e[17] << 8) | e[18]);
+    if (e[0] == 4) {
+      if (fd4 < 0) fd4 = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      std::memcpy(&a.sin_addr, e + 1, 4);
+      ::sendto(fd4, datagram, dlen, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } else if (e[0] == 6) {
+      if (fd6 < 0) fd6 = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(port);
+      std::memcpy(&a.sin6_addr, e + 1, 16);
+      ::sendto(fd6, datagram, dlen, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+  }
+}
 constexpr size_t kDefaultMaxBytes = 1 << 20;
 
 // Reads exactly n bytes; false on EOF or error.
@@ -37,7 +75,7 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
 }
 
 // The child's whole life. Async-signal-safe calls only (see reaper.h).
-[[noreturn]] void ChildMain(int pipe_fd, int netlink_fd, uint8_t* armed, uint8_t* incoming, size_t max_bytes) {
+[[noreturn]] void ChildMain(int pipe_fd, int netlink_fd, uint8_t* armed, uint8_t* incoming, size_t max_bytes, uint8_t* notify) {
   // Keep stdio, the pipe and the netlink socket; close everything else so the
   // child holds none of the parent's sockets (a heartbeat port it kept open
   // would hide the parent's death from peers).
@@ -56,12 +94,21 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
   ::prctl(PR_SET_NAME, "vipa-reaper", 0, 0, 0);
 
   size_t armed_len = 0;
+  size_t notify_len = 0;
   for (;;) {
     uint8_t header[5];
     if (!ReadFully(pipe_fd, header, sizeof header)) break;  // parent gone
     uint32_t len;
     std::memcpy(&len, header + 1, sizeof len);
     if (header[0] == kFrameQuit) ::_exit(0);
+    if (header[0] == kFrameNotify) {
+      // Read into the spare buffer first, so a parent dying mid-frame leaves
+      // the previous notification intact.
+      if (len > kNotifyMax || !ReadFully(pipe_fd, incoming, len)) break;
+      std::memcpy(notify, incoming, len);
+      notify_len = len;
+      continue;
+    }
     if (header[0] != kFrameArm || len > max_bytes) ::_exit(2);
     if (!ReadFully(pipe_fd, incoming, len)) break;  // died mid-update: keep the previous batch
     uint8_t* t = armed;
@@ -76,6 +123,9 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
     while (::sendto(netlink_fd, armed, armed_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
     }
   }
+  // The addresses are gone: tell the peers, so one takes over now rather than
+  // after its failure detector times out.
+  SendNotify(notify, notify_len);
   ::_exit(0);
 }
 
@@ -85,6 +135,7 @@ Napi::Function Reaper::Init(Napi::Env env) {
   return DefineClass(env, "Reaper",
                      {
                          InstanceMethod<&Reaper::Arm>("arm"),
+                         InstanceMethod<&Reaper::Notify>("notify"),
                          InstanceMethod<&Reaper::Quit>("quit"),
                          InstanceAccessor<&Reaper::GetPid>("pid"),
                          InstanceAccessor<&Reaper::IsAlive>("alive"),
@@ -120,19 +171,20 @@ Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info),
   UniqueFd read_end(fds[0]);
   pipe_.Reset(fds[1]);
 
-  // Both buffers exist before the fork: the child must not allocate.
-  void* mem = ::mmap(nullptr, 2 * max_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // Every buffer exists before the fork: the child must not allocate.
+  if (max_bytes_ < kNotifyMax) max_bytes_ = kNotifyMax;
+  void* mem = ::mmap(nullptr, 2 * max_bytes_ + kNotifyMax, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) throw MakeSystemError(env, errno, "mmap", "reaper start");
   uint8_t* buffers = static_cast<uint8_t*>(mem);
 
   pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
-    ::munmap(mem, 2 * max_bytes_);
+    ::munmap(mem, 2 * max_bytes_ + kNotifyMax);
     throw MakeSystemError(env, e, "fork", "reaper start");
   }
-  if (pid == 0) ChildMain(read_end.Get(), netlink.Get(), buffers, buffers + max_bytes_, max_bytes_);
-  ::munmap(mem, 2 * max_bytes_);
+  if (pid == 0) ChildMain(read_end.Get(), netlink.Get(), buffers, buffers + max_bytes_, max_bytes_, buffers + 2 * max_bytes_);
+  ::munmap(mem, 2 * max_bytes_ + kNotifyMax);
   pid_ = pid;
   GetAddonData(env).open_reapers.insert(this);
 }
@@ -168,6 +220,16 @@ Napi::Value Reaper::Arm(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "reaper batch of " + std::to_string(buf.Length()) + " bytes exceeds its " + std::to_string(max_bytes_) + "-byte buffer");
   }
   WriteFrame(env, kFrameArm, buf.Data(), static_cast<uint32_t>(buf.Length()));
+  return env.Undefined();
+}
+
+// notify(buffer): after deleting, the child sends this to peers (see SendNotify).
+Napi::Value Reaper::Notify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "notify(buffer): buffer must be a Buffer");
+  Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+  if (buf.Length() > kNotifyMax) throw Napi::RangeError::New(env, "reaper notification of " + std::to_string(buf.Length()) + " bytes exceeds 65536");
+  WriteFrame(env, kFrameNotify, buf.Data(), static_cast<uint32_t>(buf.Length()));
   return env.Undefined();
 }
 

@@ -8,7 +8,9 @@
 // TypeScript; this file only moves bytes). The child waits on a pipe; when
 // the parent's end closes without a "quit" (the kernel closes it when the
 // parent dies), the child sends those requests on a netlink socket it opened
-// in the right namespace before the fork, and exits.
+// in the right namespace before the fork, then sends the last "notify"
+// datagram (a pre-signed leave message) to each listed peer over UDP, so
+// peers take over at once instead of waiting to detect the death, and exits.
 //
 // After fork(2) in a multithreaded process the child may only call
 // async-signal-safe functions (fork(2), signal-safety(7)): it uses read,
@@ -35,6 +37,7 @@ class Reaper : public Napi::ObjectWrap<Reaper> {
 
  private:
   Napi::Value Arm(const Napi::CallbackInfo& info);
+  Napi::Value Notify(const Napi::CallbackInfo& info);
   Napi::Value Quit(const Napi::CallbackInfo& info);
   Napi::Value GetPid(const Napi::CallbackInfo& info);
   Napi::Value IsAlive(const Napi::CallbackInfo& info);

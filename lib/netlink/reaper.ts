@@ -10,6 +10,7 @@
  * A frozen process (SIGSTOP) is not dead: for that case held addresses also
  * carry a kernel lifetime (lease).
  */
+import { parseIp } from '../ip.js';
 import { native, type NativeReaper } from '../native.js';
 import { bindLink, encodeAddressRequest, validateAddressSpec, type AddressSpec } from './address.js';
 import { MessageWriter } from './message.js';
@@ -56,6 +57,31 @@ export class AddressReaper implements Disposable {
       encodeAddressRequest(this.writer, 'delete', bindLink(request, { index: spec.link, name: '' }), this.seq++);
     }
     this.reaper.arm(this.writer.buffer.subarray(0, this.writer.length));
+  }
+
+  /**
+   * After deleting the addresses, the child also sends `datagram` over UDP to
+   * each of `peers`: a pre-signed "leave" lets them take over at once instead
+   * of waiting to detect the death. Replaces the previous notification.
+   */
+  notifyOnDeath(datagram: Uint8Array, peers: readonly { address: string; port: number }[]): void {
+    if (datagram.length > 0xffff) throw new RangeError(`notification of ${datagram.length} bytes exceeds 65535`);
+    if (peers.length > 0xffff) throw new RangeError(`${peers.length} peers exceed 65535`);
+    const payload = Buffer.alloc(2 + peers.length * 19 + 2 + datagram.length);
+    payload.writeUInt16BE(peers.length, 0);
+    peers.forEach((peer, i) => {
+      const ip = parseIp(peer.address);
+      if (!ip) throw new RangeError(`peer ${i}: malformed IP address ${JSON.stringify(peer.address)}`);
+      if (!Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) throw new RangeError(`peer ${i}: port must be 1..65535, got ${peer.port}`);
+      const o = 2 + i * 19;
+      payload[o] = ip.family;
+      payload.set(ip.bytes, o + 1);
+      payload.writeUInt16BE(peer.port, o + 17);
+    });
+    const o = 2 + peers.length * 19;
+    payload.writeUInt16BE(datagram.length, o);
+    payload.set(datagram, o + 2);
+    this.reaper.notify(payload);
   }
 
   /** Ends the child without deleting anything (after a clean shutdown deleted the addresses). */

@@ -324,6 +324,9 @@ export class TakeoverEngine {
           if (!peer.alive) {
             peer.alive = true;
             this.event({ type: 'peer-up', peer: peer.id, at: now });
+            // A peer back after a partition or a restart learns our state now,
+            // not one interval later: a split brain ends that much sooner.
+            this.effects.push({ type: 'send-status' });
           }
           peer.health = message.health;
           peer.statuses = new Map(message.groups.map((s) => [s.index, { status: s.status, pinned: s.pinned }]));
@@ -498,6 +501,8 @@ export class TakeoverEngine {
   nextDeadline(): number | undefined {
     let next = Infinity;
     if (!this.stopped) {
+      // A wake-up at least every interval: the reference that reveals a freeze (see run()).
+      if (this.started) next = this.now + this.cluster.timers.heartbeatIntervalMs;
       if (this.groups.some((g) => g.state === 'init')) next = Math.min(next, this.graceUntil);
       if (this.verifyUntil > 0) next = Math.min(next, this.verifyUntil);
       if (this.draining) next = Math.min(next, this.draining.until);
@@ -564,6 +569,9 @@ export class TakeoverEngine {
     // asked to be woken proves the process was frozen or starved: after a
     // freeze the event loop may deliver queued datagrams before the overdue
     // timer, and those must not let the node assert ownership unverified.
+    // nextDeadline() plans a wake-up at least every heartbeat interval, so a
+    // freeze longer than interval + threshold always shows here, while the
+    // silence of dead peers does not (the timer still fires on time).
     const planned = this.armedDeadline;
     if (planned !== undefined && !this.stopped && now - planned > this.cluster.timers.lateThresholdMs) {
       this.armedDeadline = undefined;
@@ -790,7 +798,8 @@ export class TakeoverEngine {
         this.transition(g, 'backup', 'split-brain-lost');
         return;
       }
-      this.effects.push({ type: 'announce', group: g.group.index });
+      // Re-announce, and tell the losers now rather than at the next heartbeat.
+      this.effects.push({ type: 'announce', group: g.group.index }, { type: 'send-status' });
     }
 
     if (g.state === 'verifying') {

@@ -200,13 +200,18 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         keyring,
         configDigest: this.cluster.digest,
         intervalMs: this.cluster.timers.heartbeatIntervalMs,
-        detectionMs: this.cluster.timers.heartbeatIntervalMs * this.cluster.timers.missCount,
+        // A sender silent this long lets peers' detectors (interval × misses
+        // after the last heartbeat) run out: drop what was signed before.
+        staleAfterMs: this.cluster.timers.heartbeatIntervalMs * Math.max(1, this.cluster.timers.missCount - 1),
         ...(this.options.watchdogMs === undefined ? {} : { watchdogMs: this.options.watchdogMs }),
         onMessage: (m) => this.apply(this.engine.receive(m, performance.now())),
         onUnreachable: (peer) => this.apply(this.engine.peerUnreachable(peer, performance.now())),
         onStarved: () => this.apply(this.engine.heartbeatsStarved(performance.now())),
       });
       await this.transport.start(this.options.handover?.meshSocket);
+      // If this process dies, its reaper deletes the addresses and then tells
+      // the peers with this pre-signed leave: they take over at once.
+      this.reaper.notifyOnDeath(this.transport.leaveForDeath(), [...this.cluster.nodes.values()].filter((n) => n.id !== this.nodeId));
       const now = performance.now();
       for (const [name, up] of this.linkUp) if (!up) this.engine.linkChanged(name, false, now);
       const pinned = this.cluster.groups.filter((g) => this.options.handover?.pinnedGroups.includes(g.name)).map((g) => g.index);

@@ -37,6 +37,14 @@ function holder(host: TestHost, addresses: string[], mode: 'wait' | 'quit'): Pro
   });
 }
 
+async function waitFor(predicate: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function addressesOn(host: TestHost): string[] {
   const [link] = host.ipJson<{ addr_info: { local: string }[] }[]>('addr', 'show', 'dev', 'eth0');
   return link!.addr_info.map((a) => a.local).filter((a) => a.startsWith('198.51.100.') || a.startsWith('2001:db8:'));
@@ -85,6 +93,29 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
       // no such process
     }
     expect(['gone', 'Z']).toContain(state);
+  });
+
+  it('after deleting, it sends the armed notification to the peers (so they take over at once)', async () => {
+    // A peer listening in the same namespace stands in for the cluster.
+    const listener = a.spawn(process.execPath, ['-e', "const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { console.log('got ' + m); process.exit(0); }); s.bind(7099, '127.0.0.1', () => console.log('ready'));"]);
+    let heard = '';
+    listener.stdout!.on('data', (d: Buffer) => (heard += d.toString()));
+    await waitFor(() => heard.includes('ready'));
+    const script = `
+      const { Netlink, AddressReaper } = require(${JSON.stringify(dist)});
+      const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
+      const reaper = new AddressReaper({ netns: ${JSON.stringify(a.netns)} });
+      const link = nl.linkGetSync('eth0').index;
+      nl.addrAddSync({ link, address: '203.0.113.30/32' });
+      reaper.arm([{ link, address: '203.0.113.30/32' }]);
+      reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: 7099 }]);
+      console.log(reaper.pid);
+      setInterval(() => {}, 1000);`;
+    const child = a.spawn(process.execPath, ['-e', script]);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.kill('SIGKILL');
+    await waitFor(() => heard.includes('got leave from a'));
+    expect(a.ip('addr', 'show', 'dev', 'eth0')).not.toMatch(/203\.0\.113\.30/);
   });
 
   it('after quit() it deletes nothing: a clean shutdown owns the cleanup', async () => {

@@ -45,8 +45,8 @@ export interface MeshTransportOptions {
   onUnreachable: (peerId: string) => void;
   /** The native queue ran dry, or the thread found itself stopped: this process must re-verify. */
   onStarved: () => void;
-  /** Peers' detection time (ms): a sender tick later than this drops stale heartbeats. */
-  detectionMs: number;
+  /** A sender tick this late (ms) drops the queued, stale heartbeats (see HeartbeatSenderOptions.staleAfterMs). */
+  staleAfterMs: number;
 }
 
 /** This node's status as its heartbeats carry it. */
@@ -111,7 +111,7 @@ export class MeshTransport {
       peers: this.options.peers.map((p) => ({ address: p.address, port: p.port })),
       intervalMs: this.options.intervalMs,
       bindAddress: self.address,
-      staleAfterMs: this.options.detectionMs,
+      staleAfterMs: this.options.staleAfterMs,
     });
     this.sender.on('peer-error', (e: { peerIndex: number; code: string }) => {
       // Only ECONNREFUSED proves the peer's process is gone: its host is up and
@@ -187,6 +187,19 @@ export class MeshTransport {
   sendMoveRequest(group: number, target: string): void {
     this.urgent((h) => ({ type: 'move-request', ...h, group, target }));
     this.refill();
+  }
+
+  /**
+   * A leave message signed now, to be sent by someone else when this process
+   * is dead (the address reaper). Its sequence number is the highest there
+   * is, so it is accepted whatever this process sent before; being a leave,
+   * nothing of this incarnation is needed after it.
+   */
+  leaveForDeath(): Buffer {
+    return encodeMeshMessage(
+      { type: 'leave', senderId: this.options.self.id, incarnation: this.incarnation, seq: 0xffff_ffff_ffff_ffffn, configDigest: this.options.configDigest, health: 'unhealthy', intervalMs: this.options.intervalMs, groups: [] },
+      this.options.keyring,
+    );
   }
 
   /** Graceful leave: peers take over at once. Stops heartbeats. */
