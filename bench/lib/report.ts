@@ -39,6 +39,8 @@ export function machineMarkdown(m: MachineInfo): string {
 export function suiteMarkdown(r: Report, headingLevel = 1): string {
   const h = '#'.repeat(headingLevel);
   const out: string[] = [`${h} ${r.title}`, '', `Mode: ${String(r.config.mode ?? 'full')}. All figures are from one run of \`npm run bench\`.`, '', machineMarkdown(r.machine), ''];
+  // Summary sections first: the row tables below hold every figure, but at length.
+  for (const section of r.sections ?? []) out.push(`${h}# ${section.title}`, '', section.markdown.trimEnd(), '');
   const groups = [...new Set(r.rows.map((row) => row.group))];
   for (const g of groups) {
     out.push(`${h}# ${g}`, '');

@@ -84,6 +84,14 @@ export interface SuiteResult {
   ratios: Ratio[];
   /** Method notes printed under the tables. */
   notes: string[];
+  /**
+   * Extra markdown sections, printed before the row tables: for
+   * results that a row of latency statistics does not fit (side-by-side
+   * tables, pass/miss lists, a chart). They are part of the JSON too; a suite
+   * whose raw data is too long for the config writes it to a file of its own
+   * beside the report and names it in the config.
+   */
+  sections?: { title: string; markdown: string }[];
 }
 
 export interface SuiteContext {

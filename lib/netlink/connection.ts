@@ -44,6 +44,11 @@ interface Exchange {
 /** Thrown internally when a dump was interrupted by a concurrent change (NLM_F_DUMP_INTR); the dump is retried. */
 class DumpInterrupted extends Error {}
 
+/** The error after every retry of a dump was interrupted: EAGAIN, with the reason in extack. */
+function dumpGaveUp(op: string, attempts: number): VipaError {
+  return new VipaError({ errno: 11 /* EAGAIN */, syscall: 'netlink', op, extack: `dump interrupted by concurrent changes (NLM_F_DUMP_INTR) ${attempts} times in a row; try again` });
+}
+
 /**
  * One rtnetlink socket used for requests. Not for multicast events (see
  * NetlinkMonitor, which owns its own socket).
@@ -246,7 +251,8 @@ export class NetlinkConnection {
         if (ack!.errno !== 0) throw new VipaError({ errno: ack!.errno, syscall: 'netlink', op });
         return;
       } catch (e) {
-        if (!(e instanceof DumpInterrupted) || attempt >= 5) throw e;
+        if (!(e instanceof DumpInterrupted)) throw e;
+        if (attempt >= 5) throw dumpGaveUp(op, attempt + 1);
       }
     }
   }
@@ -263,7 +269,8 @@ export class NetlinkConnection {
         if (ack!.errno !== 0) throw new VipaError({ errno: ack!.errno, syscall: 'netlink', op });
         return;
       } catch (e) {
-        if (!(e instanceof DumpInterrupted) || attempt >= 5) throw e;
+        if (!(e instanceof DumpInterrupted)) throw e;
+        if (attempt >= 5) throw dumpGaveUp(op, attempt + 1);
       }
     }
   }

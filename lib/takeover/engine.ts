@@ -356,7 +356,7 @@ export class TakeoverEngine {
               g.pinned = message.pinned;
             }
           } else if (message.target !== undefined && this.peers.get(message.target)?.alive) {
-            g.transfer = { target: message.target, until: now + this.detectionMs(), pinned: message.pinned };
+            g.transfer = { target: message.target, until: now + this.handoffWindowMs(), pinned: message.pinned };
           }
           break;
         }
@@ -374,6 +374,12 @@ export class TakeoverEngine {
     return this.run(now, () => {
       const peer = this.peers.get(peerId);
       if (!peer?.alive) return;
+      // The ICMP error answers a datagram sent some time ago. If the peer was
+      // heard from within the last interval it is alive (typically a restart:
+      // the error was about the old process, the heartbeat is from the new
+      // one); marking that incarnation dead would ignore it for good.
+      const last = peer.detector.lastHeartbeat;
+      if (last !== undefined && now - last < this.cluster.timers.heartbeatIntervalMs) return;
       peer.deadIncarnation = peer.incarnation;
       this.markDown(peer, 'unreachable');
     });
@@ -601,6 +607,15 @@ export class TakeoverEngine {
     return this.cluster.timers.heartbeatIntervalMs * this.cluster.timers.missCount;
   }
 
+  /**
+   * How long a handoff may take: the detection time, but at least 50 ms so
+   * that at 1–5 ms intervals a successor slowed by a busy CPU is not given
+   * up on (and its group taken back) a few milliseconds after the handoff.
+   */
+  private handoffWindowMs(): number {
+    return Math.max(this.detectionMs(), 50);
+  }
+
   private frozen(lateMs: number): void {
     this.event({ type: 'late-timer', lateMs, at: this.now });
     // Silence heard while frozen proves nothing: give every peer a fresh window.
@@ -688,7 +703,7 @@ export class TakeoverEngine {
     this.effects.push({ type: 'release', group: g.group.index, reason });
     g.pinned = false;
     g.nextLeaseRefresh = Infinity;
-    if (handTo !== undefined) g.transfer = { target: handTo, until: this.now + this.detectionMs(), pinned };
+    if (handTo !== undefined) g.transfer = { target: handTo, until: this.now + this.handoffWindowMs(), pinned };
     this.effects.push({ type: 'send-release', group: g.group.index, target: handTo, pinned });
   }
 
@@ -719,8 +734,8 @@ export class TakeoverEngine {
     }
     g.pinned = false;
     g.nextLeaseRefresh = Infinity;
-    g.transfer = { target, until: this.now + this.detectionMs(), pinned };
-    g.handoff = { target, until: this.now + this.detectionMs(), next };
+    g.transfer = { target, until: this.now + this.handoffWindowMs(), pinned };
+    g.handoff = { target, until: this.now + this.handoffWindowMs(), next };
     this.effects.push({ type: 'send-release', group: g.group.index, target, pinned });
     this.transition(g, 'handing-off', reason);
   }

@@ -198,6 +198,8 @@ describe('failures of the holder', () => {
   it('an unreachable heartbeat port (process died, host up) triggers takeover before the timeout', () => {
     const sim = settled();
     sim.crash('a');
+    // The error answers the survivors' next heartbeat to a: within one interval, long before the 30 ms timeout.
+    sim.run(11);
     sim.act('b', (e, now) => e.peerUnreachable('a', now));
     sim.act('c', (e, now) => e.peerUnreachable('a', now));
     sim.run(1); // a's last heartbeat, still in flight, must not bring it back
@@ -367,5 +369,21 @@ describe('a release for a group this node holds', () => {
     sim.act('a', (e, now) => e.receive({ kind: 'release', from: 'b', group: 0, target: undefined, pinned: false, digestMatches: true }, now));
     expect(sim.effects.slice(before).map((x) => x.effect.type)).toContain('announce');
     expect(sim.holders()).toEqual(['a']);
+  });
+});
+
+describe('a late port-unreachable about a restarted peer', () => {
+  it('does not mark the new incarnation dead (no lasting split brain after a restart)', () => {
+    const sim = settled();
+    sim.crash('a');
+    sim.run(50); // b took over
+    sim.start('a'); // a new process: new incarnation, heartbeats flowing
+    sim.run(5);
+    // The ICMP error about the old process arrives only now.
+    sim.act('b', (e, now) => e.peerUnreachable('a', now));
+    sim.run(SETTLE + 10);
+    expect(sim.node('b').engine.status().peers.find((p) => p.id === 'a')!.alive).toBe(true);
+    expect(sim.holders()).toEqual(['a']); // giveback completed
+    expect(sim.doubleHolds).toEqual([]);
   });
 });
