@@ -45,7 +45,7 @@
  * that then deletes the address (measured: a 740 ms outage the prober itself
  * caused). So by default (`neighborIdentity: 'phantom'`) requests go out
  * from a second, made-up identity: a locally administered MAC derived from
- * ours, and an address nobody uses, 169.254.x.y (IPv4 link-local, RFC 3927)
+ * ours, and an address nobody uses in the target's subnet (see phantomAddress)
  * or the EUI-64 link-local address of that MAC (IPv6). Holders answer it by
  * unicast to the made-up MAC; this host's kernel drops such frames
  * (PACKET_OTHERHOST) while the packet socket still sees them. Not an ARP
@@ -55,9 +55,7 @@
  *
  * Limits of the made-up identity: the interface must deliver unicast frames
  * for a MAC that is not its own. A veth does (tests, demo, bench); a
- * physical NIC only in promiscuous mode. And a holder with strict reverse
- * path filtering (rp_filter=1) does not answer ARP from 169.254.x.y; pass
- * `source` then. `neighborIdentity: 'own'` uses this host's MAC and address
+ * physical NIC only in promiscuous mode. `neighborIdentity: 'own'` uses this host's MAC and address
  * instead, accepting the effect on the kernel's cache; `neighborProbeIntervalMs:
  * 0` sends nothing and only records announcements and holders' own requests.
  */
@@ -99,8 +97,8 @@ export interface ProberOptions {
   neighborIdentity?: NeighborIdentity;
   /**
    * Sender address of the neighbour requests (ARP ar$spa, NS source).
-   * Default with 'phantom': 169.254.x.y or fe80::/64 EUI-64, from the made-up
-   * MAC. With 'own': this interface's address of the target's family,
+   * Default with 'phantom': an unused address in the target's subnet (see
+   * phantomAddress). With 'own': this interface's address of the target's family,
    * preferring one in the target's subnet; never a tentative IPv6 address.
    */
   source?: string;
@@ -337,7 +335,7 @@ export class Prober {
     if (neighborProbeIntervalMs > 0) {
       source =
         options.source ??
-        (identity === 'phantom' ? formatIp(phantomAddress(neighborMac, family)) : chooseSourceAddress(ownAddresses, targetBytes));
+        (identity === 'phantom' ? formatIp(phantomAddress(neighborMac, targetBytes)) : chooseSourceAddress(ownAddresses, targetBytes));
       if (source === undefined) {
         throw new Error(`${ifname} has no usable IPv${family} address to send neighbour requests from; pass source, or neighborProbeIntervalMs: 0`);
       }
@@ -641,14 +639,15 @@ export function phantomMac(mac: Uint8Array): Uint8Array {
 }
 
 /**
- * The made-up address for a made-up MAC: IPv4 169.254.x.y within RFC 3927's
- * usable 169.254.1.0–169.254.254.255, x.y from the MAC's last two bytes;
- * IPv6 fe80::/64 with the modified EUI-64 interface identifier of the MAC
- * (RFC 4291 Appendix A), as a host with that MAC would configure itself.
+ * The made-up address for a made-up MAC, in the target's own subnet so the
+ * probing stays inside the network under test: IPv4 the target's /24 with
+ * host .254; IPv6 the target's /64 with the modified EUI-64 interface
+ * identifier of the MAC (RFC 4291 Appendix A), as a host with that MAC
+ * would configure itself. Nobody holds either.
  */
-export function phantomAddress(mac: Uint8Array, family: IpFamily): Uint8Array {
-  if (family === 4) return Uint8Array.from([169, 254, 1 + (mac[4]! % 254), mac[5]!]);
-  return Uint8Array.from([0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0]! ^ 0x02, mac[1]!, mac[2]!, 0xff, 0xfe, mac[3]!, mac[4]!, mac[5]!]);
+export function phantomAddress(mac: Uint8Array, target: Uint8Array): Uint8Array {
+  if (target.length === 4) return Uint8Array.from([target[0]!, target[1]!, target[2]!, 254]);
+  return Uint8Array.from([...target.subarray(0, 8), mac[0]! ^ 0x02, mac[1]!, mac[2]!, 0xff, 0xfe, mac[3]!, mac[4]!, mac[5]!]);
 }
 
 /** The ARP request "who has target, tell source" (RFC 826), broadcast from `mac`. */

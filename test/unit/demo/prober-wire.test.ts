@@ -113,10 +113,9 @@ describe('the neighbour requests\' made-up identity', () => {
 
   it('derives 169.254.1.0-169.254.254.255 and the EUI-64 link-local address', () => {
     const mac = parseMac('7a:51:62:74:80:0c')!;
-    expect(formatIp(phantomAddress(mac, 4))).toBe('169.254.129.12');
-    expect(formatIp(phantomAddress(parseMac('02:00:00:00:fd:ff')!, 4))).toBe('169.254.254.255');
-    expect(formatIp(phantomAddress(parseMac('02:00:00:00:fe:00')!, 4))).toBe('169.254.1.0');
-    expect(formatIp(phantomAddress(mac, 6))).toBe('fe80::7851:62ff:fe74:800c');
+    expect(formatIp(phantomAddress(mac, parseIp('198.51.100.100')!.bytes))).toBe('198.51.100.254');
+    expect(formatIp(phantomAddress(mac, parseIp('203.0.113.7')!.bytes))).toBe('203.0.113.254');
+    expect(formatIp(phantomAddress(mac, parseIp('2001:db8::100')!.bytes))).toBe('2001:db8::7851:62ff:fe74:800c');
   });
 });
 
