@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../helpers/cluster.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createLan, type TestHost, type TestLan } from '../helpers/netns.js';
 
@@ -35,14 +36,6 @@ function holder(host: TestHost, addresses: string[], mode: 'wait' | 'quit'): Pro
     child.stdout!.once('data', (d: Buffer) => resolve({ child, reaperPid: Number(d.toString().trim()) }));
     child.once('exit', (code) => reject(new Error(`holder exited early (${code})`)));
   });
-}
-
-async function waitFor(predicate: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function addressesOn(host: TestHost): string[] {
@@ -100,7 +93,7 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     const listener = a.spawn(process.execPath, ['-e', "const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { console.log('got ' + m); process.exit(0); }); s.bind(7099, '127.0.0.1', () => console.log('ready'));"]);
     let heard = '';
     listener.stdout!.on('data', (d: Buffer) => (heard += d.toString()));
-    await waitFor(() => heard.includes('ready'));
+    await waitUntil(() => heard.includes('ready'), 3000, 'the listener to bind');
     const script = `
       const { Netlink, AddressReaper } = require(${JSON.stringify(dist)});
       const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
@@ -114,7 +107,7 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     const child = a.spawn(process.execPath, ['-e', script]);
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     child.kill('SIGKILL');
-    await waitFor(() => heard.includes('got leave from a'));
+    await waitUntil(() => heard.includes('got leave from a'), 3000, "the reaper's notification");
     expect(a.ip('addr', 'show', 'dev', 'eth0')).not.toMatch(/203\.0\.113\.30/);
   });
 
