@@ -119,8 +119,23 @@ export interface NativeHeartbeatSender {
   unref(): void;
 }
 
+/**
+ * The addon's one-shot timer: a CLOCK_MONOTONIC timerfd watched by the event
+ * loop, firing to the microsecond where setTimeout counts whole milliseconds
+ * from the loop's cached time (native/timer.h).
+ */
+export interface NativeTimer {
+  /** (Re)arms the timer `delayMs` from now (fractional; ≤ 0 fires at the next loop iteration). An armed timer keeps the loop alive. */
+  start(delayMs: number): void;
+  /** Disarms it. */
+  stop(): void;
+  /** Closes its file descriptor; the timer cannot be started again. */
+  close(): void;
+}
+
 /** The addon's exports. */
 export interface NativeBinding {
+  Timer: new (callback: () => void) => NativeTimer;
   Reaper: new (options?: { netns?: string | number; maxBytes?: number }) => NativeReaper;
   HeartbeatSender: new (options: NativeHeartbeatOptions) => NativeHeartbeatSender;
   Socket: {

@@ -9,6 +9,7 @@
 #include "heartbeat.h"
 #include "reaper.h"
 #include "socket.h"
+#include "timer.h"
 
 namespace vipa {
 
@@ -49,6 +50,8 @@ void CleanupOpenSockets(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
   std::vector<Socket*> open(data->open_sockets.begin(), data->open_sockets.end());
   for (Socket* s : open) s->CloseNow();
+  std::vector<Timer*> timers(data->open_timers.begin(), data->open_timers.end());
+  for (Timer* t : timers) t->CloseNow();
   // The engine that armed a reaper is gone with this environment: let the
   // reaper remove what it held, as if the process had died.
   std::vector<Reaper*> reapers(data->open_reapers.begin(), data->open_reapers.end());
@@ -64,6 +67,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Socket", Socket::Init(env));
   exports.Set("Reaper", Reaper::Init(env));
   exports.Set("HeartbeatSender", HeartbeatSender::Init(env));
+  exports.Set("Timer", Timer::Init(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   return exports;
 }

@@ -14,17 +14,20 @@ namespace vipa {
 
 class Socket;
 class Reaper;
+class Timer;
 
 struct AddonData {
   Napi::FunctionReference error_factory;  // (errno, syscall, op) => VipaError
   Napi::FunctionReference socket_ctor;
   std::unordered_set<Socket*> open_sockets;  // closed by the env cleanup hook
   std::unordered_set<Reaper*> open_reapers;  // abandoned by the env cleanup hook
+  std::unordered_set<Timer*> open_timers;    // closed by the env cleanup hook
 };
 
 AddonData& GetAddonData(Napi::Env env);
 
-// Module initialiser: exports Socket and setErrorFactory.
+// Module initialiser: exports Socket, Reaper, HeartbeatSender, Timer and
+// setErrorFactory.
 Napi::Object Init(Napi::Env env, Napi::Object exports);
 
 // The `netns` option of a constructor: a path string, an fd number, or absent.

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -92,6 +93,16 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
   ::sigaction(SIGHUP, &ignore, nullptr);
   ::sigaction(SIGQUIT, &ignore, nullptr);
   ::prctl(PR_SET_NAME, "vipa-reaper", 0, 0, 0);
+  // Run SCHED_FIFO when allowed (CAP_SYS_NICE or RLIMIT_RTPRIO, sched(7);
+  // best effort, like the heartbeat thread): the child sleeps in read(2)
+  // until the parent dies, then makes two syscalls and exits, so it can never
+  // hog a CPU; at normal priority on a loaded host it could wait several ms
+  // for a CPU while peers, told by ICMP, are about to take the address.
+  // The raw syscall is used because the child may only make
+  // async-signal-safe calls (see reaper.h).
+  struct sched_param rt {};
+  rt.sched_priority = 1;
+  ::syscall(SYS_sched_setscheduler, 0, SCHED_FIFO, &rt);
 
   size_t armed_len = 0;
   size_t notify_len = 0;

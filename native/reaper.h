@@ -14,8 +14,8 @@
 //
 // After fork(2) in a multithreaded process the child may only call
 // async-signal-safe functions (fork(2), signal-safety(7)): it uses read,
-// sendto, close_range, sigaction, prctl and _exit on memory mapped before the
-// fork, nothing else.
+// sendto, close_range, sigaction, prctl, sched_setscheduler (raw syscalls) and
+// _exit on memory mapped before the fork, nothing else.
 #pragma once
 
 #include <napi.h>

@@ -169,6 +169,24 @@ interface PeerView {
    * good, and a heartbeat of it still in flight must not bring it back.
    */
   deadIncarnation: bigint | undefined;
+  /**
+   * When the peer's heartbeat port was first reported unreachable (ICMP) and
+   * it has not been heard since: it is marked down at this time plus
+   * {@link unreachableGraceMs}, or at once when its reaper's leave arrives.
+   */
+  unreachableSince: number | undefined;
+}
+
+/**
+ * How long a peer whose heartbeat port became unreachable (its process died,
+ * its host is up) keeps its addresses in our view before we take them:
+ * its reaper (native/reaper.h) deletes them and then sends "leave", usually
+ * within a millisecond; taking over on the ICMP error alone would make two
+ * hosts answer until that delete lands. Without a reaper (killed too) we
+ * wait this long: one heartbeat interval, at most 10 ms, at least 1 ms.
+ */
+export function unreachableGraceMs(heartbeatIntervalMs: number): number {
+  return Math.min(10, Math.max(1, heartbeatIntervalMs));
 }
 
 interface GroupView {
@@ -227,7 +245,7 @@ export class TakeoverEngine {
     this.cluster = cluster;
     for (const id of cluster.nodes.keys()) {
       if (id === self) continue;
-      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined });
+      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined });
     }
     this.groups = cluster.groups.map((group) => ({
       group, state: 'stopped' as GroupState, since: 0, reason: 'startup' as TransitionReason, pinned: false, transfer: undefined,
@@ -321,6 +339,7 @@ export class TakeoverEngine {
           peer.incarnation = message.incarnation;
           peer.detector.heartbeat(now, message.intervalMs);
           peer.heard = true;
+          peer.unreachableSince = undefined;
           if (!peer.alive) {
             peer.alive = true;
             this.event({ type: 'peer-up', peer: peer.id, at: now });
@@ -380,8 +399,8 @@ export class TakeoverEngine {
       // one); marking that incarnation dead would ignore it for good.
       const last = peer.detector.lastHeartbeat;
       if (last !== undefined && now - last < this.cluster.timers.heartbeatIntervalMs) return;
-      peer.deadIncarnation = peer.incarnation;
-      this.markDown(peer, 'unreachable');
+      // Marked down after the grace (evaluate()), unless its leave comes first.
+      peer.unreachableSince ??= now;
     });
   }
 
@@ -512,7 +531,10 @@ export class TakeoverEngine {
       if (this.groups.some((g) => g.state === 'init')) next = Math.min(next, this.graceUntil);
       if (this.verifyUntil > 0) next = Math.min(next, this.verifyUntil);
       if (this.draining) next = Math.min(next, this.draining.until);
-      for (const p of this.peers.values()) if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
+      for (const p of this.peers.values()) {
+        if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
+        if (p.alive && p.unreachableSince !== undefined) next = Math.min(next, p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs));
+      }
       for (const g of this.groups) {
         if (this.holds(g)) next = Math.min(next, g.nextLeaseRefresh);
         if (g.transfer) next = Math.min(next, g.transfer.until);
@@ -629,6 +651,7 @@ export class TakeoverEngine {
   }
 
   private markDown(peer: PeerView, reason: 'timeout' | 'leave' | 'unreachable'): void {
+    peer.unreachableSince = undefined;
     if (!peer.alive) return;
     peer.alive = false;
     peer.statuses.clear();
@@ -763,6 +786,10 @@ export class TakeoverEngine {
   private evaluate(): void {
     const now = this.now;
     for (const p of this.peers.values()) {
+      if (p.alive && p.unreachableSince !== undefined && now >= p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs)) {
+        p.deadIncarnation = p.incarnation;
+        this.markDown(p, 'unreachable');
+      }
       if (p.alive && !p.detector.isAvailable(now)) this.markDown(p, 'timeout');
     }
     const verifying = this.verifyUntil > now;

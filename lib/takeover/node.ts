@@ -23,6 +23,7 @@ import { MeshTransport, type MeshStatus } from '../coordinators/mesh/transport.j
 import { VIPA_PROTO, type AddressSpec } from '../netlink/address.js';
 import { NetlinkMonitor, type AddressEvent, type LinkEvent } from '../netlink/monitor.js';
 import { Netlink, type AddressBatchItem } from '../netlink/netlink.js';
+import { native, type NativeTimer } from '../native.js';
 import { AddressReaper } from '../netlink/reaper.js';
 import { Announcer, type AnnouncerOptions } from '../packets/announcer.js';
 import { validateCluster, type Cluster, type ClusterConfig } from './config.js';
@@ -121,7 +122,8 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   private announcer: Announcer | undefined;
   private transport: MeshTransport | undefined;
   private health: HealthMonitor | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The engine's wake-up (a native timerfd: setTimeout would add up to ~2 ms of lateness). */
+  private timer: NativeTimer | undefined;
   private readonly groupAddresses = new Map<number, ManagedAddress[]>();
   private readonly held = new Set<number>();
   private readonly linkUp = new Map<string, boolean>();
@@ -367,7 +369,8 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   }
 
   private teardown(): void {
-    clearTimeout(this.timer);
+    this.timer?.close();
+    this.timer = undefined;
     this.options.signal?.removeEventListener('abort', this.abortListener);
     this.health?.stop();
     this.transport?.close();
@@ -444,15 +447,16 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   }
 
   private schedule(): void {
-    clearTimeout(this.timer);
+    this.timer?.stop();
     if (this.state === 'stopped' || this.engine.isStopped) return;
     const deadline = this.engine.nextDeadline();
     if (deadline === undefined) return;
-    // libuv runs expired timers before it reads pending I/O. A takeover
-    // decided in a timer callback could ignore heartbeats already sitting in
-    // the socket (the loop was busy). setImmediate runs after the poll phase
-    // of the same iteration, so the engine sees every queued datagram first.
-    this.timer = setTimeout(() => setImmediate(() => this.apply(this.engine.tick(performance.now()))), Math.max(0, deadline - performance.now()));
+    // The timer fires in the poll phase, possibly before heartbeats that sit
+    // in the same epoll batch were read (the loop was busy). setImmediate
+    // runs after that poll phase, so the engine sees every queued datagram
+    // before it decides on a timeout.
+    this.timer ??= new (native().Timer)(() => setImmediate(() => this.apply(this.engine.tick(performance.now()))));
+    this.timer.start(deadline - performance.now());
   }
 
   private addressKey(link: number, address: string): string {

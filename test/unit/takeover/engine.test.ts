@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateCluster } from '../../../lib/takeover/config.js';
 import { FixedTimeoutDetector } from '../../../lib/takeover/detectors.js';
-import { TakeoverEngine } from '../../../lib/takeover/engine.js';
+import { TakeoverEngine, unreachableGraceMs } from '../../../lib/takeover/engine.js';
 import { Simulation, threeNodeConfig } from './simulation.js';
 
 /** Startup grace (= detection time, 30 ms) plus a margin. */
@@ -195,17 +195,51 @@ describe('failures of the holder', () => {
     expect(sim.node('a').engine.isStopped).toBe(true);
   });
 
-  it('an unreachable heartbeat port (process died, host up) triggers takeover before the timeout', () => {
+  it('an unreachable heartbeat port (process died, host up) triggers takeover after a short grace, before the timeout', () => {
     const sim = settled();
-    sim.crash('a');
+    sim.crash('a', { reaper: false }); // no reaper: no leave, the address stays on a until its lease ends
     // The error answers the survivors' next heartbeat to a: within one interval, long before the 30 ms timeout.
     sim.run(11);
     sim.act('b', (e, now) => e.peerUnreachable('a', now));
     sim.act('c', (e, now) => e.peerUnreachable('a', now));
+    const unreachableAt = sim.now;
     sim.run(1); // a's last heartbeat, still in flight, must not bring it back
+    sim.run(unreachableGraceMs(10) - 3);
+    // Within the grace a's reaper would delete and send its leave: nobody claims yet.
+    expect(sim.effects.filter((e) => e.at >= unreachableAt && e.effect.type === 'acquire')).toEqual([]);
     sim.run(5);
-    expect(sim.holders()).toEqual(['b']); // a's reaper deleted it; b took over without waiting for the timeout
+    // b took over after the grace, not after the 30 ms timeout (a's kernel keeps the address until its lease ends: no reaper)
+    expect(sim.holders()).toEqual(['a', 'b']);
+    const acquired = sim.effects.filter((e) => e.at >= unreachableAt && e.effect.type === 'acquire');
+    expect(acquired.map((e) => e.node)).toEqual(['b']);
+    expect(acquired[0]!.at - unreachableAt).toBeGreaterThanOrEqual(unreachableGraceMs(10));
+    expect(acquired[0]!.at - unreachableAt).toBeLessThan(30);
     expect(sim.eventsOf('peer-down').map((e) => (e.event as { reason: string }).reason)).toEqual(['unreachable', 'unreachable']);
+  });
+
+  it("the dead holder's reaper deletes and sends leave: the backup takes over at once, never two holders", () => {
+    const sim = settled();
+    const crashedAt = sim.now;
+    sim.crash('a', { leave: true });
+    sim.run(1); // one network latency
+    sim.act('b', (e, now) => e.peerUnreachable('a', now)); // the ICMP error after the leave changes nothing
+    sim.run(1);
+    expect(sim.holders()).toEqual(['b']);
+    const acquired = sim.effects.find((e) => e.at >= crashedAt && e.effect.type === 'acquire');
+    expect(acquired).toMatchObject({ node: 'b' });
+    expect(acquired!.at - crashedAt).toBeLessThanOrEqual(sim.latencyMs + 1e-9);
+    expect(sim.eventsOf('peer-down').map((e) => (e.event as { reason: string }).reason)).toEqual(['leave', 'leave']);
+    expect(sim.doubleHolds).toEqual([]);
+  });
+
+  it('a heartbeat after an ICMP error (a stale error, the peer lives) cancels the grace', () => {
+    const sim = settled();
+    sim.act('b', (e, now) => e.peerUnreachable('a', now + 0)); // a was heard within the interval: ignored
+    sim.run(10);
+    sim.act('b', (e, now) => e.peerUnreachable('a', now)); // may count: a last heard up to 10 ms ago
+    sim.run(40);
+    expect(sim.holders()).toEqual(['a']); // a's heartbeats kept coming: nothing happened
+    expect(sim.eventsOf('peer-down')).toEqual([]);
   });
 
   it('link down self-fences with a handoff; link up makes the node eligible again', () => {

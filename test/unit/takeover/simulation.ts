@@ -92,11 +92,14 @@ export class Simulation {
   /**
    * SIGKILL of the process. Its reaper deletes what it held at once; with
    * `reaper: false` (reaper killed too) the kernel keeps the addresses until
-   * their lease ends.
+   * their lease ends. With `leave`, the reaper then tells the peers (as
+   * native/reaper.h does when the node armed a notification).
    */
-  crash(id: string, options: { reaper?: boolean } = {}): void {
+  crash(id: string, options: { reaper?: boolean; leave?: boolean } = {}): void {
     const n = this.node(id);
     if (options.reaper !== false) this.dropHoldings(id);
+    // The reaper's last act: a pre-signed leave to the peers, after the delete.
+    if (options.reaper !== false && options.leave) this.broadcast(n, this.heartbeat(n, 'leave'));
     n.running = false;
     n.inbox = [];
     n.deadline = undefined;
