@@ -45,6 +45,8 @@ export interface NativeSocket {
   close(): void;
   /** Sets SO_RCVBUF / SO_SNDBUF (forced when allowed); returns the resulting SO_RCVBUF. */
   setBufferSizes(rcvbuf: number, sndbuf: number): number;
+  /** Packet sockets: replaces the classic BPF filter (`struct sock_filter[]` bytes). */
+  setFilter(filter: Buffer): void;
 }
 
 /**

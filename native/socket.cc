@@ -49,6 +49,7 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceMethod<&Socket::StopReading>("stopReading"),
                          InstanceMethod<&Socket::Close>("close"),
                          InstanceMethod<&Socket::SetBufferSizes>("setBufferSizes"),
+                         InstanceMethod<&Socket::SetFilter>("setFilter"),
                          InstanceAccessor<&Socket::GetFd>("fd"),
                          InstanceAccessor<&Socket::GetPortId>("portId"),
                      });
@@ -143,18 +144,7 @@ void Socket::OpenPacket(Napi::Env env, Napi::Object options) {
   if (err != 0) throw MakeSystemError(env, err, syscall, op_.c_str());
 
   Napi::Value filter = options.Get("filter");
-  if (filter.IsBuffer()) {
-    Napi::Buffer<uint8_t> code = filter.As<Napi::Buffer<uint8_t>>();
-    if (code.Length() % sizeof(sock_filter) != 0 || code.Length() == 0) {
-      throw Napi::RangeError::New(env, "packet filter length must be a positive multiple of 8 bytes");
-    }
-    sock_fprog prog{};
-    prog.len = static_cast<unsigned short>(code.Length() / sizeof(sock_filter));
-    prog.filter = reinterpret_cast<sock_filter*>(code.Data());
-    if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
-      throw MakeSystemError(env, errno, "setsockopt", op_.c_str());
-    }
-  }
+  if (filter.IsBuffer()) AttachFilter(env, filter);
   if (options.Get("ignoreOutgoing").ToBoolean()) {
     TrySetInt(fd_.Get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
   }
@@ -165,6 +155,32 @@ void Socket::OpenPacket(Napi::Env env, Napi::Object options) {
   if (::bind(fd_.Get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     throw MakeSystemError(env, errno, "bind", op_.c_str());
   }
+}
+
+// SO_ATTACH_FILTER with `struct sock_filter[]` bytes. Replacing a filter
+// frees the old one through RCU (call_rcu): no grace period is waited for,
+// unlike closing a packet socket (packet_release calls synchronize_net).
+void Socket::AttachFilter(Napi::Env env, Napi::Value filter) {
+  Napi::Buffer<uint8_t> code = filter.As<Napi::Buffer<uint8_t>>();
+  if (code.Length() % sizeof(sock_filter) != 0 || code.Length() == 0 || code.Length() / sizeof(sock_filter) > BPF_MAXINSNS) {
+    throw Napi::RangeError::New(env, "packet filter length must be a positive multiple of 8 bytes, at most 4096 instructions");
+  }
+  sock_fprog prog{};
+  prog.len = static_cast<unsigned short>(code.Length() / sizeof(sock_filter));
+  prog.filter = reinterpret_cast<sock_filter*>(code.Data());
+  if (::setsockopt(fd_.Get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+    throw MakeSystemError(env, errno, "setsockopt", op_.c_str());
+  }
+}
+
+// setFilter(buffer): replaces the packet socket's classic BPF filter.
+Napi::Value Socket::SetFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireOpen(env, "setsockopt");
+  if (is_netlink_) throw Napi::TypeError::New(env, "setFilter: packet sockets only");
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "setFilter(buffer): needs a Buffer of struct sock_filter");
+  AttachFilter(env, info[0]);
+  return env.Undefined();
 }
 
 void Socket::RequireOpen(Napi::Env env, const char* op) {

@@ -6,6 +6,8 @@
 //   namespace (see netns.h).
 // - send(buf): one datagram. recv(buf, timeoutMs): one datagram into a caller
 //   buffer, waiting with poll(2) at most timeoutMs (the synchronous hot path).
+// - setFilter(buf): replaces a packet socket's BPF filter (pausing a receive
+//   socket with a drop-all filter costs nothing, closing it waits for RCU).
 // - startReading(buf, cb): a uv_poll_t on the Node event loop; on readability
 //   reads up to kMaxReadsPerWakeup datagrams into buf and calls cb(length) for
 //   each (cb(-errno) for a receive error such as ENOBUFS).
@@ -50,6 +52,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value StopReading(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value SetBufferSizes(const Napi::CallbackInfo& info);
+  Napi::Value SetFilter(const Napi::CallbackInfo& info);
+  void AttachFilter(Napi::Env env, Napi::Value filter);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetPortId(const Napi::CallbackInfo& info);
 

@@ -150,6 +150,19 @@ export const NEIGHBOR_DISCOVERY_PROGRAM: readonly SockFilter[] = Object.freeze([
 ]);
 
 let cachedNd: Buffer | undefined;
+let cachedDrop: Buffer | undefined;
+
+/** `ret #0`: drops every frame in the kernel (a paused receive socket). */
+export const DROP_ALL_PROGRAM: readonly SockFilter[] = Object.freeze([insn(BPF_RET | BPF_K, 0, 0, 0)]);
+
+/**
+ * A classic BPF program that drops every frame: a receive socket with it
+ * attached queues nothing and never wakes its process. Fresh copy each call.
+ */
+export function dropAllFilter(): Buffer {
+  cachedDrop ??= encodeSockFilter(DROP_ALL_PROGRAM);
+  return Buffer.from(cachedDrop);
+}
 
 /**
  * A classic BPF program (as `struct sock_filter[]` bytes) that accepts only

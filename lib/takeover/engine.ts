@@ -132,6 +132,12 @@ export type Effect =
   | { type: 'send-move-request'; group: number; target: string; holder: string }
   /** Tell peers this node leaves: they take over at once. */
   | { type: 'send-leave' }
+  /**
+   * The holder of `group` went silent: probe whether its host still answers
+   * for the group's address (ARP probe / DAD NS) and report an answer from
+   * another MAC through {@link TakeoverEngine.holderAnswered}.
+   */
+  | { type: 'probe-holder'; group: number; holder: string }
   | { type: 'event'; event: EngineEvent };
 
 /** Observable events. */
@@ -142,7 +148,9 @@ export type EngineEvent =
   | { type: 'config-mismatch'; peer: string; at: number }
   | { type: 'split-brain'; group: number; holders: string[]; winner: string; at: number }
   | { type: 'late-timer'; lateMs: number; at: number }
-  | { type: 'move-refused'; group: number; target: string; reason: string; at: number };
+  | { type: 'move-refused'; group: number; target: string; reason: string; at: number }
+  /** The silent holder's host still answered for the group: its process died or froze, its reaper will delete and say so. */
+  | { type: 'takeover-deferred'; group: number; holder: string; until: number; at: number };
 
 /** Creates a detector for a peer. */
 export type DetectorFactory = (peer: string, cluster: Cluster) => FailureDetector;
@@ -175,6 +183,8 @@ interface PeerView {
    * {@link unreachableGraceMs}, or at once when its reaper's leave arrives.
    */
   unreachableSince: number | undefined;
+  /** When its holder probe of this silence was sent (reset by a heartbeat). */
+  probedAt: number | undefined;
 }
 
 /**
@@ -187,6 +197,25 @@ interface PeerView {
  */
 export function unreachableGraceMs(heartbeatIntervalMs: number): number {
   return Math.min(10, Math.max(1, heartbeatIntervalMs));
+}
+
+/**
+ * How long before a silent holder's detection deadline the engine probes
+ * whether its host still answers for the group's address: one interval, at
+ * most 2 ms (an ARP round trip on a LAN takes well under a millisecond).
+ * Nothing is probed while heartbeats arrive.
+ */
+export function holderProbeLeadMs(heartbeatIntervalMs: number): number {
+  return Math.min(2, heartbeatIntervalMs);
+}
+
+/**
+ * The longest a takeover waits for a silent holder whose host still answers
+ * for the address (see {@link TakeoverEngine.holderAnswered}): the detection
+ * time again, at least 50 ms.
+ */
+export function takeoverDeferralMs(heartbeatIntervalMs: number, missCount: number): number {
+  return Math.max(50, heartbeatIntervalMs * missCount);
 }
 
 interface GroupView {
@@ -205,6 +234,14 @@ interface GroupView {
   externalFault: boolean;
   /** A make-before-break handoff in progress: to whom, until when, and the state after it. */
   handoff: { target: string; until: number; next: GroupState } | undefined;
+  /** A probe of the silent holder's host: when sent, and when answered. */
+  holderCheck: { peer: string; sentAt: number; answeredAt: number | undefined } | undefined;
+  /**
+   * The holder went silent but its host still answered for the address (its
+   * process died or froze, its host is up): no takeover until its leave (its
+   * reaper deleted the address), its port's ICMP error plus the grace, or `until`.
+   */
+  deferral: { peer: string; until: number } | undefined;
 }
 
 /** Options of the engine. */
@@ -245,11 +282,11 @@ export class TakeoverEngine {
     this.cluster = cluster;
     for (const id of cluster.nodes.keys()) {
       if (id === self) continue;
-      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined });
+      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined, probedAt: undefined });
     }
     this.groups = cluster.groups.map((group) => ({
       group, state: 'stopped' as GroupState, since: 0, reason: 'startup' as TransitionReason, pinned: false, transfer: undefined,
-      eligibleSince: new Map<string, number>(), nextLeaseRefresh: Infinity, externalFault: false, handoff: undefined,
+      eligibleSince: new Map<string, number>(), nextLeaseRefresh: Infinity, externalFault: false, handoff: undefined, holderCheck: undefined, deferral: undefined,
     }));
   }
 
@@ -340,6 +377,11 @@ export class TakeoverEngine {
           peer.detector.heartbeat(now, message.intervalMs);
           peer.heard = true;
           peer.unreachableSince = undefined;
+          peer.probedAt = undefined;
+          for (const g of this.groups) {
+            if (g.holderCheck?.peer === peer.id) g.holderCheck = undefined;
+            if (g.deferral?.peer === peer.id) g.deferral = undefined;
+          }
           if (!peer.alive) {
             peer.alive = true;
             this.event({ type: 'peer-up', peer: peer.id, at: now });
@@ -356,6 +398,8 @@ export class TakeoverEngine {
         case 'leave':
           peer.statuses.clear();
           peer.deadIncarnation = message.incarnation;
+          // Its reaper deleted the addresses before sending this: take over now.
+          for (const g of this.groups) if (g.deferral?.peer === peer.id) g.deferral = undefined;
           this.markDown(peer, 'leave');
           break;
         case 'release': {
@@ -388,11 +432,31 @@ export class TakeoverEngine {
     });
   }
 
+  /**
+   * A host other than this one answered the probe of a `probe-holder` effect
+   * for `group`: the silent holder's host still has the address. When the
+   * holder's detection deadline passes, the takeover waits (see
+   * {@link takeoverDeferralMs}) instead of making two hosts answer.
+   */
+  holderAnswered(group: number, now: number): Effect[] {
+    return this.run(now, () => {
+      const g = this.groups[group];
+      if (g?.holderCheck && g.holderCheck.answeredAt === undefined) g.holderCheck.answeredAt = now;
+    });
+  }
+
   /** A peer's host reported its heartbeat port unreachable (ICMP): its process is gone. */
   peerUnreachable(peerId: string, now: number): Effect[] {
     return this.run(now, () => {
       const peer = this.peers.get(peerId);
-      if (!peer?.alive) return;
+      if (!peer) return;
+      if (!peer.alive) {
+        // Already down, its takeover deferred: the process is gone for sure,
+        // so its reaper has the grace to delete before we take over.
+        const until = now + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs);
+        for (const g of this.groups) if (g.deferral?.peer === peerId && g.deferral.until > until) g.deferral.until = until;
+        return;
+      }
       // The ICMP error answers a datagram sent some time ago. If the peer was
       // heard from within the last interval it is alive (typically a restart:
       // the error was about the old process, the heartbeat is from the new
@@ -534,11 +598,16 @@ export class TakeoverEngine {
       for (const p of this.peers.values()) {
         if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
         if (p.alive && p.unreachableSince !== undefined) next = Math.min(next, p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs));
+        if (p.alive && p.probedAt === undefined && this.groups.some((g) => this.peerHolds(p, g))) {
+          const probeAt = p.detector.deadline(this.now) - holderProbeLeadMs(this.cluster.timers.heartbeatIntervalMs);
+          if (probeAt > this.now) next = Math.min(next, probeAt);
+        }
       }
       for (const g of this.groups) {
         if (this.holds(g)) next = Math.min(next, g.nextLeaseRefresh);
         if (g.transfer) next = Math.min(next, g.transfer.until);
         if (g.handoff) next = Math.min(next, g.handoff.until);
+        if (g.deferral) next = Math.min(next, g.deferral.until);
         if (g.group.giveback.mode === 'hold-down' && this.holds(g)) {
           const delay = g.group.giveback.delayMs;
           for (const since of g.eligibleSince.values()) if (since + delay > this.now) next = Math.min(next, since + delay);
@@ -652,7 +721,17 @@ export class TakeoverEngine {
 
   private markDown(peer: PeerView, reason: 'timeout' | 'leave' | 'unreachable'): void {
     peer.unreachableSince = undefined;
+    peer.probedAt = undefined;
     if (!peer.alive) return;
+    for (const g of this.groups) {
+      if (g.holderCheck?.peer !== peer.id) continue;
+      if (reason === 'timeout' && g.holderCheck.answeredAt !== undefined) {
+        const { heartbeatIntervalMs, missCount } = this.cluster.timers;
+        g.deferral = { peer: peer.id, until: this.now + takeoverDeferralMs(heartbeatIntervalMs, missCount) };
+        this.event({ type: 'takeover-deferred', group: g.group.index, holder: peer.id, until: g.deferral.until, at: this.now });
+      }
+      g.holderCheck = undefined;
+    }
     peer.alive = false;
     peer.statuses.clear();
     this.event({ type: 'peer-down', peer: peer.id, reason, at: this.now });
@@ -785,6 +864,7 @@ export class TakeoverEngine {
   /** Re-derives every decision from the current view. Runs after every input. */
   private evaluate(): void {
     const now = this.now;
+    this.probeSilentHolders();
     for (const p of this.peers.values()) {
       if (p.alive && p.unreachableSince !== undefined && now >= p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs)) {
         p.deadIncarnation = p.incarnation;
@@ -798,6 +878,7 @@ export class TakeoverEngine {
 
     for (const g of this.groups) {
       if (g.transfer && (now >= g.transfer.until || !this.peers.get(g.transfer.target)?.alive)) g.transfer = undefined;
+      if (g.deferral && now >= g.deferral.until) g.deferral = undefined;
       this.trackEligibility(g);
 
       if (g.state === 'init') {
@@ -882,8 +963,30 @@ export class TakeoverEngine {
     return since !== undefined && this.now - since >= policy.delayMs;
   }
 
+  /**
+   * A holder silent for nearly its detection time: ask the caller to probe
+   * whether its host still answers for the group (only the member that would
+   * take over asks, once per silence).
+   */
+  private probeSilentHolders(): void {
+    const lead = holderProbeLeadMs(this.cluster.timers.heartbeatIntervalMs);
+    for (const p of this.peers.values()) {
+      if (!p.alive || p.probedAt !== undefined) continue;
+      const deadline = p.detector.deadline(this.now);
+      if (this.now < deadline - lead || this.now >= deadline) continue;
+      p.probedAt = this.now;
+      for (const g of this.groups) {
+        if (!this.peerHolds(p, g) || !this.canReceive(g)) continue;
+        if (this.receivers(g, false).find((id) => id !== p.id) !== this.self) continue;
+        g.holderCheck = { peer: p.id, sentAt: this.now, answeredAt: undefined };
+        this.effects.push({ type: 'probe-holder', group: g.group.index, holder: p.id });
+      }
+    }
+  }
+
   private evaluateBackup(g: GroupView): void {
     if (!this.canReceive(g)) return;
+    if (g.deferral) return;
     if (this.holderOf(g) !== undefined) return;
     if (this.receivers(g, false)[0] === this.self) this.acquireGroup(g, 'takeover');
   }

@@ -22,13 +22,15 @@ import { Keyring } from '../coordinators/mesh/auth.js';
 import { MeshTransport, type MeshStatus } from '../coordinators/mesh/transport.js';
 import { VIPA_PROTO, type AddressSpec } from '../netlink/address.js';
 import { NetlinkMonitor, type AddressEvent, type LinkEvent } from '../netlink/monitor.js';
-import { Netlink, type AddressBatchItem } from '../netlink/netlink.js';
+import { Netlink, type PreparedAddrBatch } from '../netlink/netlink.js';
 import { native, type NativeTimer } from '../native.js';
 import { AddressReaper } from '../netlink/reaper.js';
 import { Announcer, type AnnouncerOptions } from '../packets/announcer.js';
+import { ConflictDetector } from '../packets/conflict.js';
+import { LinkSocket } from '../packets/link-socket.js';
 import { validateCluster, type Cluster, type ClusterConfig } from './config.js';
 import { FixedTimeoutDetector, PhiAccrualDetector } from './detectors.js';
-import { TakeoverEngine, type Effect, type EngineEvent, type EngineStatus } from './engine.js';
+import { holderProbeLeadMs, TakeoverEngine, type Effect, type EngineEvent, type EngineStatus } from './engine.js';
 import { HealthMonitor, type HealthCheck, type HealthCheckStatus } from './health.js';
 
 /** Where log lines go. Every method is optional; the default logs nothing. */
@@ -124,7 +126,11 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   private health: HealthMonitor | undefined;
   /** The engine's wake-up (a native timerfd: setTimeout would add up to ~2 ms of lateness). */
   private timer: NativeTimer | undefined;
+  /** Holder-probe sockets per interface index (paused while idle; closed at teardown). */
+  private readonly probes = new Map<number, { socket: LinkSocket; detector: ConflictDetector; pending: number }>();
   private readonly groupAddresses = new Map<number, ManagedAddress[]>();
+  /** Per group, its takeover write (replace + lease + vipa's tag), validated and encoded once at start. */
+  private readonly acquireBatches = new Map<number, PreparedAddrBatch>();
   private readonly held = new Set<number>();
   private readonly linkUp = new Map<string, boolean>();
   /** Deletions this node made itself, so their events are not taken for someone else's. */
@@ -188,6 +194,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       this.reaper = new AddressReaper();
       this.armReaper();
       this.announcer = new Announcer(this.options.announce ?? {});
+      this.openProbes();
       this.monitor = new NetlinkMonitor();
       this.monitor.on('link', (e) => this.onLink(e));
       this.monitor.on('address', (e) => this.onAddress(e));
@@ -235,21 +242,25 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     }
   }
 
-  /** Resolves every group address to its interface index (the interfaces must exist). */
+  /**
+   * Resolves every group address to its interface index (the interfaces must
+   * exist) and prepares each group's takeover write. A config reload starts
+   * a new node, which prepares them again from the new config.
+   */
   private resolveAddresses(nl: Netlink): void {
     const links = new Map(nl.linkListSync().map((l) => [l.name, l]));
+    const lease = this.cluster.timers.leaseSeconds;
     for (const group of this.cluster.groups) {
-      this.groupAddresses.set(
-        group.index,
-        group.addresses.map((a) => {
-          const link = links.get(a.interface);
-          if (!link) throw new RangeError(`group ${JSON.stringify(group.name)}: interface ${JSON.stringify(a.interface)} does not exist on node ${this.nodeId}`);
-          this.linkUp.set(a.interface, link.flags.up && link.flags.lowerUp);
-          const spec: AddressSpec & { link: number } = { link: link.index, address: a.address, prefixLength: a.prefixLength, proto: VIPA_PROTO };
-          if (a.family === 6) spec.nodad = true; // a takeover address must be usable at once (DESIGN: tentative for 1–2 s otherwise)
-          return { spec, text: a.address, interface: a.interface };
-        }),
-      );
+      const addresses = group.addresses.map((a) => {
+        const link = links.get(a.interface);
+        if (!link) throw new RangeError(`group ${JSON.stringify(group.name)}: interface ${JSON.stringify(a.interface)} does not exist on node ${this.nodeId}`);
+        this.linkUp.set(a.interface, link.flags.up && link.flags.lowerUp);
+        const spec: AddressSpec & { link: number } = { link: link.index, address: a.address, prefixLength: a.prefixLength, proto: VIPA_PROTO };
+        if (a.family === 6) spec.nodad = true; // a takeover address must be usable at once (DESIGN: tentative for 1–2 s otherwise)
+        return { spec, text: a.address, interface: a.interface };
+      });
+      this.groupAddresses.set(group.index, addresses);
+      this.acquireBatches.set(group.index, nl.prepareAddrBatch('replace', addresses.map((a) => ({ ...a.spec, validLifetime: lease, preferredLifetime: lease }))));
     }
   }
 
@@ -371,6 +382,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   private teardown(): void {
     this.timer?.close();
     this.timer = undefined;
+    this.closeProbes();
     this.options.signal?.removeEventListener('abort', this.abortListener);
     this.health?.stop();
     this.transport?.close();
@@ -415,6 +427,9 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
           case 'send-leave':
             this.transport?.sendLeave(this.meshStatus());
             statusChanged = false;
+            break;
+          case 'probe-holder':
+            this.probeHolder(effect.group);
             break;
           case 'event':
             this.onEngineEvent(effect.event);
@@ -463,13 +478,18 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     return `${link}|${address}`;
   }
 
-  /** Adds (or renews) the group's addresses with a kernel lease, tagged as vipa's. */
+  /**
+   * Adds (or renews) the group's addresses with a kernel lease, tagged as
+   * vipa's: runs the batch prepared at start (it only stamps sequence numbers
+   * and sends). Throws naming the first address the kernel refused.
+   */
   private writeAddresses(group: number): void {
-    const lease = this.cluster.timers.leaseSeconds;
-    const items: AddressBatchItem[] = (this.groupAddresses.get(group) ?? []).map((a) => ({ op: 'replace', ...a.spec, validLifetime: lease, preferredLifetime: lease }));
-    for (const [i, r] of this.netlink!.addrBatchSync(items).entries()) {
-      if (!r.ok) throw new Error(`cannot add ${items[i]!.address}/${items[i]!.prefixLength}: ${r.error.message}`, { cause: r.error });
-    }
+    const outcome = this.acquireBatches.get(group)?.runSync();
+    if (outcome === undefined || outcome.ok) return;
+    const i = outcome.results.findIndex((r) => !r.ok);
+    const r = outcome.results[i]!;
+    const a = this.groupAddresses.get(group)![i]!;
+    if (!r.ok) throw new Error(`cannot add ${a.spec.address}/${a.spec.prefixLength}: ${r.error.message}`, { cause: r.error });
   }
 
   private acquire(group: number): void {
@@ -522,6 +542,59 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         this.apply(this.engine.addressDeleted(group, performance.now()));
       }
     }
+  }
+
+  /**
+   * Asks the network whether the silent holder's host still has the group's
+   * address (an ARP probe, or a DAD NS for an IPv6-only group) on the
+   * interface's probe socket, resumed for the probe and paused after it: no
+   * frame wakes this process while heartbeats arrive. An answer from another
+   * MAC goes to the engine.
+   */
+  private probeHolder(group: number): void {
+    const addresses = this.groupAddresses.get(group) ?? [];
+    const target = addresses.find((a) => !a.text.includes(':')) ?? addresses[0];
+    const probe = target && this.probes.get(target.spec.link);
+    if (!target || !probe || !probe.socket.open) return;
+    probe.pending++;
+    probe.socket.resume();
+    const { heartbeatIntervalMs, missCount } = this.cluster.timers;
+    // Answers count until the holder's deadline plus its deferral window; later ones are stale.
+    const waitMs = Math.ceil(holderProbeLeadMs(heartbeatIntervalMs) + heartbeatIntervalMs * missCount);
+    probe.detector
+      .probe(target.text, { count: 1, waitMs: Math.min(waitMs, 1000) })
+      .then((result) => {
+        if (result.inUse && this.state === 'running') this.apply(this.engine.holderAnswered(group, performance.now()));
+      })
+      .catch((e: Error) => {
+        if (this.state === 'running') this.log.warn?.(`probe of ${target.text} on ${target.interface} failed: ${e.message}`);
+      })
+      .finally(() => {
+        if (--probe.pending === 0 && probe.socket.open) probe.socket.pause();
+      });
+  }
+
+  /**
+   * Opens, paused, one holder-probe socket per group interface, kept until
+   * the node stops: a missing CAP_NET_RAW fails the start rather than the
+   * first failover, and no socket is closed on the hot path (closing a
+   * receive packet socket blocks the thread for an RCU grace period).
+   */
+  private openProbes(): void {
+    const links = new Set([...this.groupAddresses.values()].flatMap((list) => list.map((a) => a.spec.link)));
+    for (const link of links) {
+      if (this.probes.has(link)) continue;
+      const socket = LinkSocket.open({ link, receive: true, paused: true, ...(this.netlink ? { netlink: this.netlink } : {}) });
+      this.probes.set(link, { socket, detector: new ConflictDetector({ link, socket }), pending: 0 });
+    }
+  }
+
+  private closeProbes(): void {
+    for (const p of this.probes.values()) {
+      p.detector.close();
+      p.socket.close();
+    }
+    this.probes.clear();
   }
 
   private onEngineEvent(event: EngineEvent): void {

@@ -16,7 +16,8 @@ import { Netlink } from '../../lib/netlink/netlink.js';
 import { Announcer } from '../../lib/packets/announcer.js';
 import { ConflictDetector, type ConflictEvent } from '../../lib/packets/conflict.js';
 import { LinkSocket, type LinkFrame } from '../../lib/packets/link-socket.js';
-import { formatIp, formatMac } from '../../lib/ip.js';
+import { formatIp, formatMac, parseIp } from '../../lib/ip.js';
+import { encodeGratuitousArp } from '../../lib/packets/arp.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createLan, type TestHost, type TestLan } from '../helpers/netns.js';
 
@@ -220,6 +221,33 @@ describe.skipIf(skipKernelTests())('receive sockets: kernel filter, own frames, 
     expect(rxB.stats.decodeErrors).toBe(2);
     expect(rxB.lastDecodeError?.name).toBe('DecodeError');
     expect(tx.stats.framesSent).toBe(3);
+  });
+
+  it('a paused receive socket gets nothing until resumed; bad pause/resume calls are refused', async () => {
+    using rxB = LinkSocket.open({ link: 'eth0', netns: b.netns, receive: true, paused: true });
+    using tx = LinkSocket.open({ link: 'eth0', netns: a.netns });
+    const seen: string[] = [];
+    rxB.onFrame((f) => {
+      if (f.kind === 'arp') seen.push(formatIp(f.packet.senderIp));
+    });
+    const garp = (address: string) => tx.send(encodeGratuitousArp({ mac: tx.mac, address: parseIp(address)!.bytes, operation: 'request' }));
+    expect(rxB.paused).toBe(true);
+    garp('198.51.100.93'); // dropped in b's kernel by the drop-all filter
+    rxB.resume();
+    expect(rxB.paused).toBe(false);
+    garp('198.51.100.94');
+    await until(() => seen.length, (n) => n >= 1, 'b receives the frame sent while resumed');
+    rxB.pause();
+    garp('198.51.100.95');
+    rxB.resume();
+    garp('198.51.100.96');
+    await until(() => seen.length, (n) => n >= 2, 'b receives the frame sent after resuming again');
+    expect(seen).toEqual(['198.51.100.94', '198.51.100.96']);
+    expect(() => tx.pause()).toThrow(/send-only/);
+    expect(() => LinkSocket.open({ link: 'eth0', netns: a.netns, paused: true })).toThrow(TypeError);
+    expect(() => LinkSocket.open({ link: 'eth0', netns: a.netns, receive: true, paused: 'yes' as unknown as boolean })).toThrow(/paused must be a boolean/);
+    rxB.close();
+    expect(() => rxB.resume()).toThrow(VipaError);
   });
 
   it('sockets are released by close() and using; a closed socket refuses to send', () => {

@@ -121,7 +121,14 @@ export class MeshTransport {
       const peer = this.options.peers[e.peerIndex];
       if (peer && e.code === 'ECONNREFUSED') this.options.onUnreachable(peer.id);
     });
-    this.sender.on('starved', () => this.options.onStarved());
+    this.sender.on('starved', () => {
+      // The thread can tick between our clear() and refill() of an urgent
+      // send (microseconds apart) and find the queue empty. That is not this
+      // process starving: a real dry spell comes a whole queue length
+      // (≥ 500 ms) after the last refill.
+      if (performance.now() - this.lastUrgentAt < (this.queueLength * this.options.intervalMs) / 2) return;
+      this.options.onStarved();
+    });
     this.sender.on('stale', () => this.options.onStarved());
     this.refill();
     const every = Math.max(1, Math.floor((this.queueLength * this.options.intervalMs) / 4));
@@ -157,36 +164,50 @@ export class MeshTransport {
     if (!this.sender || this.closed) return;
     const missing = this.queueLength - this.sender.queued;
     if (missing <= 0) return;
-    const first = this.nextSeq;
-    this.nextSeq += BigInt(missing);
-    const template: MeshMessage = { type: 'heartbeat', senderId: this.options.self.id, incarnation: this.incarnation, seq: first, configDigest: this.options.configDigest, ...this.statusBody() };
-    this.sender.refill(encodeMeshMessageBatch(template, first, missing, this.options.keyring));
+    this.sender.refill(this.signHeartbeats(missing));
   }
 
-  /** Sends one message now, keeping sequence numbers increasing on the wire. */
-  private urgent(build: (header: ReturnType<MeshTransport['header']>) => MeshMessage): void {
+  /** `count` heartbeats with the current status and the next sequence numbers. */
+  private signHeartbeats(count: number): Buffer[] {
+    const first = this.nextSeq;
+    this.nextSeq += BigInt(count);
+    const template: MeshMessage = { type: 'heartbeat', senderId: this.options.self.id, incarnation: this.incarnation, seq: first, configDigest: this.options.configDigest, ...this.statusBody() };
+    return encodeMeshMessageBatch(template, first, count, this.options.keyring);
+  }
+
+  /** When the queue was last dropped for an urgent message (see the 'starved' handler). */
+  private lastUrgentAt = -Infinity;
+
+  /**
+   * Sends one message now, keeping sequence numbers increasing on the wire,
+   * then (unless `refill` is false) a full queue of heartbeats with the new
+   * status. Everything is signed first, so the queue is empty only for the
+   * microseconds between the native clear and push.
+   */
+  private urgent(build: (header: ReturnType<MeshTransport['header']>) => MeshMessage, refill = true): void {
     if (!this.sender || this.closed) return;
+    const message = encodeMeshMessage(build(this.header()), this.options.keyring);
+    const next = refill ? this.signHeartbeats(this.queueLength) : [];
+    this.lastUrgentAt = performance.now();
     this.sender.clear();
-    this.sender.sendNow(encodeMeshMessage(build(this.header()), this.options.keyring));
+    this.sender.sendNow(message);
+    if (next.length > 0) this.sender.refill(next);
   }
 
   /** The node's status changed: heartbeat now and re-sign the queue. */
   setStatus(status: MeshStatus): void {
     this.status = status;
     this.urgent((h) => ({ type: 'heartbeat', ...h, ...this.statusBody() }));
-    this.refill();
   }
 
   /** Tells every peer this node released `group` (to `target`, or to nobody). */
   sendRelease(group: number, target: string | undefined, pinned: boolean): void {
     this.urgent((h) => ({ type: 'release', ...h, group, target, pinned }));
-    this.refill();
   }
 
   /** Asks the holder to hand `group` to `target` (sent to every peer; only the holder acts). */
   sendMoveRequest(group: number, target: string): void {
     this.urgent((h) => ({ type: 'move-request', ...h, group, target }));
-    this.refill();
   }
 
   /**
@@ -205,8 +226,7 @@ export class MeshTransport {
   /** Graceful leave: peers take over at once. Stops heartbeats. */
   sendLeave(status: MeshStatus): void {
     this.status = status;
-    this.urgent((h) => ({ type: 'leave', ...h, ...this.statusBody() }));
-    this.sender?.clear();
+    this.urgent((h) => ({ type: 'leave', ...h, ...this.statusBody() }), false);
     clearInterval(this.refillTimer);
   }
 

@@ -20,6 +20,8 @@ import {
   BPF_W,
   NEIGHBOR_DISCOVERY_PROGRAM,
   decodeSockFilter,
+  DROP_ALL_PROGRAM,
+  dropAllFilter,
   encodeSockFilter,
   neighborDiscoveryFilter,
   type SockFilter,
@@ -202,5 +204,18 @@ describe('encodeSockFilter', () => {
     expect(() => encodeSockFilter([{ code: BPF_JMP | BPF_JEQ, jt: 1, jf: 0, k: 0 }, ret(0)])).toThrow(/jump leaves the program/);
     expect(() => encodeSockFilter([{ code: BPF_LD | BPF_H | BPF_ABS, jt: 0, jf: 0, k: 12 }])).toThrow(/last instruction must be a return/);
     expect(() => decodeSockFilter(new Uint8Array(7))).toThrow(/multiple of 8/);
+  });
+});
+
+describe('dropAllFilter (a paused receive socket)', () => {
+  it('is one `ret #0` and drops every frame the ND filter accepts', () => {
+    expect(decodeSockFilter(dropAllFilter())).toEqual([{ code: BPF_RET | BPF_K, jt: 0, jf: 0, k: 0 }]);
+    expect(decodeSockFilter(dropAllFilter())).toEqual(DROP_ALL_PROGRAM);
+    const probe = encodeArpProbe({ mac: parseMac('02:00:00:00:01:0a')!, address: parseIp('198.51.100.7')!.bytes });
+    expect(runBpf(decodeSockFilter(neighborDiscoveryFilter()), probe)).toBeGreaterThan(0);
+    expect(runBpf(decodeSockFilter(dropAllFilter()), probe)).toBe(0);
+    const copy = dropAllFilter();
+    copy[0] = 0xff; // callers get their own copy
+    expect(dropAllFilter()[0]).not.toBe(0xff);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateCluster } from '../../../lib/takeover/config.js';
 import { FixedTimeoutDetector } from '../../../lib/takeover/detectors.js';
-import { TakeoverEngine, unreachableGraceMs } from '../../../lib/takeover/engine.js';
+import { holderProbeLeadMs, TakeoverEngine, takeoverDeferralMs, unreachableGraceMs } from '../../../lib/takeover/engine.js';
 import { Simulation, threeNodeConfig } from './simulation.js';
 
 /** Startup grace (= detection time, 30 ms) plus a margin. */
@@ -281,6 +281,89 @@ describe('failures of the holder', () => {
     expect(sim.transitions('a').at(-1)).toBe('active>fault:external-delete');
     sim.run(200);
     expect(sim.holders()).toEqual(['b']); // stays away until an operator re-enables it
+  });
+});
+
+describe('a silent holder whose host still answers for the address', () => {
+  const DETECTION = 30; // threeNodeConfig: 10 ms × 3
+  const takeoversAfter = (sim: Simulation, t: number) => sim.effects.filter((e) => e.at >= t && e.effect.type === 'acquire');
+
+  it('only the next holder probes, only near the deadline, never while heartbeats arrive', () => {
+    const sim = settled();
+    const t0 = sim.now;
+    sim.run(500);
+    expect(sim.effects.filter((e) => e.at >= t0 && e.effect.type === 'probe-holder')).toEqual([]);
+    sim.crash('a', { reaperDelayMs: 1000, leave: true });
+    sim.run(DETECTION - 1);
+    const probes = sim.effects.filter((e) => e.at >= t0 && e.effect.type === 'probe-holder');
+    expect(probes.map((e) => e.node)).toEqual(['b']);
+    expect(probes[0]!.effect).toMatchObject({ group: 0, holder: 'a' });
+    expect(probes[0]!.at - t0 - 500).toBeGreaterThanOrEqual(DETECTION - holderProbeLeadMs(10) - 10);
+  });
+
+  it('process dead, reaper slower than detection: the backup waits for the leave, never two holders', () => {
+    const sim = settled();
+    const killedAt = sim.now;
+    sim.crash('a', { reaperDelayMs: 45, leave: true }); // the kernel tears the process down after the timeout
+    sim.run(44);
+    expect(sim.holders()).toEqual(['a']); // still a's: clients keep reaching a's host
+    expect(sim.eventsOf('takeover-deferred').map((e) => e.node)).toEqual(['b']);
+    sim.run(2);
+    expect(sim.holders()).toEqual(['b']);
+    const [acquired] = takeoversAfter(sim, killedAt);
+    expect(acquired).toMatchObject({ node: 'b' });
+    expect(acquired!.at - killedAt).toBeGreaterThanOrEqual(45);
+    expect(acquired!.at - killedAt).toBeLessThanOrEqual(45 + 2 * sim.latencyMs + 1e-9);
+    expect(sim.doubleHolds).toEqual([]);
+  });
+
+  it('host gone: nobody answers the probe, the takeover happens at the deadline as before', () => {
+    const sim = settled();
+    const lastHeartbeat = sim.now;
+    sim.hostDown('a');
+    sim.run(DETECTION + 15);
+    expect(sim.holders()).toEqual(['b']);
+    expect(sim.eventsOf('takeover-deferred')).toEqual([]);
+    const [acquired] = takeoversAfter(sim, lastHeartbeat);
+    expect(acquired!.at - lastHeartbeat).toBeLessThanOrEqual(DETECTION + 10 + 1e-9); // within one interval of the deadline
+  });
+
+  it('no leave (reaper killed too): the ICMP error cuts the wait to the grace', () => {
+    const sim = settled();
+    sim.crash('a', { reaper: false });
+    sim.run(DETECTION + 5);
+    expect(sim.eventsOf('takeover-deferred').map((e) => e.node)).toEqual(['b']);
+    expect(sim.holders()).toEqual(['a']);
+    const errorAt = sim.now;
+    sim.act('b', (e, now) => e.peerUnreachable('a', now));
+    sim.run(unreachableGraceMs(10) + 1);
+    const [acquired] = takeoversAfter(sim, errorAt);
+    expect(acquired).toMatchObject({ node: 'b' });
+    expect(acquired!.at - errorAt).toBeCloseTo(unreachableGraceMs(10), 6);
+  });
+
+  it('frozen holder (its kernel answers, no leave, no error): takeover after the deferral, then it steps back', () => {
+    const sim = settled(new Simulation(threeNodeConfig({ giveback: { mode: 'manual' } })));
+    const frozenAt = sim.now;
+    sim.freeze('a', 300);
+    sim.run(200);
+    const [acquired] = takeoversAfter(sim, frozenAt);
+    expect(acquired).toMatchObject({ node: 'b' });
+    const deferred = sim.eventsOf('takeover-deferred')[0]!.event as { at: number; until: number };
+    expect(deferred.until - deferred.at).toBeCloseTo(takeoverDeferralMs(10, 3), 6);
+    expect(acquired!.at).toBeCloseTo(deferred.until, 6);
+    sim.run(150);
+    expect(sim.holders()).toEqual(['b']);
+    expect(sim.transitions('a').slice(-2)).toEqual(['active>verifying:frozen', 'verifying>backup:stepped-back']);
+  });
+
+  it('a heartbeat during the wait cancels it: the holder was only late', () => {
+    const sim = settled();
+    sim.freeze('a', DETECTION + 8); // past the deadline, shorter than the deferral
+    sim.run(DETECTION + 40);
+    expect(sim.eventsOf('takeover-deferred').map((e) => e.node)).toEqual(['b']);
+    expect(sim.holders()).toEqual(['a']); // nobody took over; a kept it
+    expect(sim.doubleHolds).toEqual([]);
   });
 });
 

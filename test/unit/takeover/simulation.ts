@@ -46,6 +46,10 @@ export class Simulation {
   private readonly leaseMs: number;
   private readonly intervalMs: number;
   private incarnations = 1;
+  /** Hosts switched off: their kernels answer nothing. */
+  private readonly hostsDown = new Set<string>();
+  /** Things that happen at a time outside any engine (a reaper's delete, a probe's answer). */
+  private scheduled: { at: number; run: () => void }[] = [];
 
   constructor(config: ClusterConfig, options: SimOptions = {}) {
     this.config = config;
@@ -80,6 +84,7 @@ export class Simulation {
     if (n.started) n = this.addNode(id); // a restart is a new process with a fresh engine
     n.started = true;
     n.running = true;
+    this.hostsDown.delete(id);
     n.frozenUntil = 0;
     n.nextHeartbeat = this.now;
     this.apply(n, n.engine.start(this.now));
@@ -95,11 +100,18 @@ export class Simulation {
    * their lease ends. With `leave`, the reaper then tells the peers (as
    * native/reaper.h does when the node armed a notification).
    */
-  crash(id: string, options: { reaper?: boolean; leave?: boolean } = {}): void {
+  crash(id: string, options: { reaper?: boolean; leave?: boolean; reaperDelayMs?: number } = {}): void {
     const n = this.node(id);
-    if (options.reaper !== false) this.dropHoldings(id);
-    // The reaper's last act: a pre-signed leave to the peers, after the delete.
-    if (options.reaper !== false && options.leave) this.broadcast(n, this.heartbeat(n, 'leave'));
+    const reap = () => {
+      this.dropHoldings(id);
+      // The reaper's last act: a pre-signed leave to the peers, after the delete.
+      if (options.leave) this.broadcast(n, this.heartbeat(n, 'leave'));
+    };
+    // reaperDelayMs: the kernel tears the process down (and the reaper runs) that much later.
+    if (options.reaper !== false) {
+      if (options.reaperDelayMs) this.scheduled.push({ at: this.now + options.reaperDelayMs, run: reap });
+      else reap();
+    }
     n.running = false;
     n.inbox = [];
     n.deadline = undefined;
@@ -108,7 +120,9 @@ export class Simulation {
 
   /** The whole host is gone (power off, link down): nothing answers for it anymore. */
   hostDown(id: string): void {
-    this.crash(id);
+    this.hostsDown.add(id);
+    this.crash(id, { reaper: false });
+    this.dropHoldings(id); // its addresses answer nothing anymore
   }
 
   private dropHoldings(id: string): void {
@@ -178,11 +192,15 @@ export class Simulation {
       for (const m of n.inbox) t = Math.min(t, m.at);
     }
     for (const hs of this.holdings.values()) for (const h of hs) t = Math.min(t, h.leaseUntil);
+    for (const x of this.scheduled) t = Math.min(t, x.at);
     return t;
   }
 
   private step(): void {
     this.expireLeases();
+    const due = this.scheduled.filter((x) => x.at <= this.now);
+    this.scheduled = this.scheduled.filter((x) => x.at > this.now);
+    for (const x of due) x.run();
     for (const n of this.nodes.values()) {
       if (!n.running || n.frozenUntil > this.now) continue;
       // As in libuv: expired timers run before pending I/O is read.
@@ -247,6 +265,21 @@ export class Simulation {
           break;
         case 'announce':
           break;
+        case 'probe-holder': {
+          // Another host whose kernel holds the group answers, one round trip later.
+          const group = effect.group;
+          const answers = (this.holdings.get(group) ?? []).some((h) => h.node !== n.id && !this.hostsDown.has(h.node) && !this.blocked.has([h.node, n.id].sort().join('|')));
+          if (answers) {
+            this.scheduled.push({
+              at: this.now + 2 * this.latencyMs,
+              run: () => {
+                const stillHeld = (this.holdings.get(group) ?? []).some((h) => h.node !== n.id);
+                if (n.running && n.frozenUntil <= this.now && stillHeld) this.apply(n, n.engine.holderAnswered(group, this.now));
+              },
+            });
+          }
+          break;
+        }
       }
     }
     n.deadline = n.running ? n.engine.nextDeadline() : undefined;
