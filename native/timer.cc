@@ -54,8 +54,19 @@ Napi::Value Timer::Start(const Napi::CallbackInfo& info) {
   spec.it_value.tv_sec = static_cast<time_t>(total / 1000000000);
   spec.it_value.tv_nsec = static_cast<long>(total % 1000000000);
   if (::timerfd_settime(fd_.Get(), 0, &spec, nullptr) != 0) throw MakeSystemError(env, errno, "timerfd_settime", "timer");
-  if (poll_ != nullptr) return env.Undefined();
+  if (poll_ == nullptr) StartPolling(env);
+  if (!armed_) {
+    armed_ = true;
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));  // an armed timer keeps the loop alive
+    Ref();                                                  // and this object: the loop will call back into it
+  }
+  return env.Undefined();
+}
 
+// The poll handle lives from the first start() to close(): re-arming only
+// calls timerfd_settime, and a disarmed timer is an unreferenced handle on
+// an fd that never becomes readable.
+void Timer::StartPolling(Napi::Env env) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   auto* state = new PollState{};
@@ -71,9 +82,8 @@ Napi::Value Timer::Start(const Napi::CallbackInfo& info) {
     uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
     throw MakeSystemError(env, -rc, "uv_poll_start", "timer");
   }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&state->handle));
   poll_ = state;
-  Ref();  // stay alive while armed: the loop will call back into this object
-  return env.Undefined();
 }
 
 void Timer::OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
@@ -85,13 +95,21 @@ void Timer::Fire() {
   uint64_t expirations = 0;
   // EAGAIN: re-armed between epoll and now; wait for the new expiry.
   if (::read(fd_.Get(), &expirations, sizeof expirations) != sizeof expirations) return;
-  StopPolling();  // one-shot: a disarmed timer does not keep the loop alive
   Napi::HandleScope scope(env_);
+  Napi::Object self = Value();  // holds this object through the callback
+  Disarm();                      // one-shot
   try {
-    callback_.MakeCallback(Value(), {}, *async_context_);
+    callback_.MakeCallback(self, {}, *async_context_);
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env_, e.Value());
   }
+}
+
+void Timer::Disarm() {
+  if (!armed_) return;
+  armed_ = false;
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  Unref();
 }
 
 void Timer::StopPolling() {
@@ -101,7 +119,6 @@ void Timer::StopPolling() {
   state->owner = nullptr;
   uv_poll_stop(&state->handle);
   uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
-  Unref();
 }
 
 Napi::Value Timer::Stop(const Napi::CallbackInfo& info) {
@@ -109,11 +126,12 @@ Napi::Value Timer::Stop(const Napi::CallbackInfo& info) {
     struct itimerspec off = {};
     ::timerfd_settime(fd_.Get(), 0, &off, nullptr);
   }
-  StopPolling();
+  Disarm();
   return info.Env().Undefined();
 }
 
 void Timer::CloseNow() {
+  Disarm();
   StopPolling();  // the poll handle goes before its fd (libuv)
   if (fd_.Valid()) {
     fd_.Reset();

@@ -39,7 +39,9 @@ class Timer : public Napi::ObjectWrap<Timer> {
 
   static void OnReadable(uv_poll_t* handle, int status, int events);
   void Fire();
+  void StartPolling(Napi::Env env);
   void StopPolling();
+  void Disarm();
   void RequireOpen(Napi::Env env, const char* op);
 
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -50,7 +52,8 @@ class Timer : public Napi::ObjectWrap<Timer> {
   Napi::Env env_;
   Napi::FunctionReference callback_;
   Napi::AsyncContext* async_context_ = nullptr;
-  PollState* poll_ = nullptr;  // non-null while armed
+  PollState* poll_ = nullptr;  // from the first start() to close()
+  bool armed_ = false;         // armed: handle referenced, object Ref()ed
 };
 
 }  // namespace vipa

@@ -462,16 +462,21 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   }
 
   private schedule(): void {
-    this.timer?.stop();
-    if (this.state === 'stopped' || this.engine.isStopped) return;
+    if (this.state === 'stopped' || this.engine.isStopped) {
+      this.timer?.stop();
+      return;
+    }
     const deadline = this.engine.nextDeadline();
-    if (deadline === undefined) return;
+    if (deadline === undefined) {
+      this.timer?.stop();
+      return;
+    }
     // The timer fires in the poll phase, possibly before heartbeats that sit
     // in the same epoll batch were read (the loop was busy). setImmediate
     // runs after that poll phase, so the engine sees every queued datagram
     // before it decides on a timeout.
     this.timer ??= new (native().Timer)(() => setImmediate(() => this.apply(this.engine.tick(performance.now()))));
-    this.timer.start(deadline - performance.now());
+    this.timer.start(deadline - performance.now()); // re-arms: the previous expiry is replaced
   }
 
   private addressKey(link: number, address: string): string {

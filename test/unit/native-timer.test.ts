@@ -77,3 +77,18 @@ describe('native Timer', () => {
     expect(fds()).toBe(before);
   });
 });
+
+describe('native Timer and the event loop', () => {
+  it('an armed timer keeps a process alive, a fired or stopped one does not', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const run = (body: string) => {
+      const script = `const { native } = require(${JSON.stringify(require.resolve('../../dist/native.js'))}); const T = native().Timer; ${body}`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+      return { out: r.stdout.trim(), status: r.status };
+    };
+    // Fires after 300 ms although nothing else keeps the loop alive; re-armed from its callback once.
+    expect(run('let n = 0; const t = new T(() => { n++; if (n === 1) t.start(50); else console.log("fired", n); }); t.start(300);').out).toBe('fired 2');
+    // Stopped: the process exits instead of waiting an hour (spawnSync's 10 s timeout would leave status null).
+    expect(run('const t = new T(() => console.log("fired")); t.start(3600e3); t.stop();')).toMatchObject({ out: '', status: 0 });
+  });
+});
