@@ -1,16 +1,26 @@
 /**
- * One prober (lib/demo/prober-main.ts) on the client, followed from the
- * bench: its timeline accumulates in memory, the bench waits on it ("the
- * client now gets replies from b") and cuts windows out of it for
- * lib/demo/analysis.ts. Old records are dropped between trials so a long
- * run stays small.
+ * One client prober on the client, followed from the bench: its timeline
+ * accumulates in memory, the bench waits on it ("the client now gets replies
+ * from b") and cuts windows out of it for lib/demo/analysis.ts. Old records
+ * are dropped between trials so a long run stays small.
+ *
+ * The prober is bench/instruments/prober.c, the C twin of
+ * lib/demo/prober-main.ts (same options and JSON lines, parsed here by
+ * lib/demo/prober-lines.ts): probes on an absolute 0.5 ms schedule, replies
+ * timed by the kernel's receive timestamp, which takes the prober's own
+ * timing (Node's 1 ms timers, GC, event-loop receive times) out of the
+ * measurement's floor (the "no fault" row).
  */
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { summarize, type EventSummary } from '../../lib/demo/analysis.js';
 import type { TestHost } from '../../lib/demo/lan.js';
 import { ProberOutput, type ProberLine } from '../../lib/demo/prober-lines.js';
+import { benchInstrument } from './floor.js';
 import { spawnGuarded, waitForExit } from './guarded-spawn.js';
+
+/** UDP probe interval (ms) of the bench's probers; neighbour requests go every 1 ms. */
+export const PROBE_INTERVAL_MS = 0.5;
 
 interface Waiter {
   match: (responder: string) => boolean;
@@ -31,6 +41,8 @@ export class ClientProber {
   private readonly child: ChildProcess;
   private readonly output: ProberOutput;
   private readonly waiters = new Set<Waiter>();
+  /** The probe interval the prober reported (ms). */
+  private intervalMs = PROBE_INTERVAL_MS;
 
   private constructor(child: ChildProcess, output: ProberOutput, target: string, label: string) {
     this.child = child;
@@ -41,34 +53,38 @@ export class ClientProber {
     output.onLine = (line) => this.onLine(line);
   }
 
-  /** Starts a prober in `host` (the client) against `target`; resolves once its sockets are open. */
-  static async start(host: TestHost, root: string, target: string, port: number, label: string): Promise<ClientProber> {
+  /**
+   * Starts a prober in `host` (the client) against `target`; resolves once its sockets are open.
+   * Compiles bench/instruments/prober.c into `buildDir` (default bench/.build) the first time.
+   */
+  static async start(host: TestHost, root: string, target: string, port: number, label: string, buildDir = join(root, 'bench/.build')): Promise<ClientProber> {
+    const prober = benchInstrument(root, buildDir, 'prober');
     const args = [
-      join(root, 'dist/demo/prober-main.js'),
       '--target', target, '--port', String(port),
-      // 1 ms UDP probes and 1 ms neighbour probes (the brief's resolution).
-      '--interval', '1', '--neighbor-interval', '1',
+      // 0.5 ms UDP probes (a gap is resolved to half a millisecond) and 1 ms neighbour probes.
+      '--interval', String(PROBE_INTERVAL_MS), '--neighbor-interval', '1',
       // Lines reach the bench within 10 ms: it waits on them to end a trial.
       '--flush-ms', '10',
     ];
-    const child = spawnGuarded(host, process.execPath, args, { realtime: true });
+    const child = spawnGuarded(host, prober, args, { realtime: true });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     const output = ProberOutput.follow(child.stdout!);
-    const prober = new ClientProber(child, output, target, label);
+    const client = new ClientProber(child, output, target, label);
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
+      const ready = await Promise.race([
         output.ready,
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${label}: not ready within 10 s; stderr: ${stderr.trim()}`)), 10_000))),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${label}: not ready within 10 s; stderr: ${stderr.trim()}`)), 10_000))),
       ]);
+      client.intervalMs = ready.intervalMs;
     } catch (e) {
       child.kill('SIGKILL');
       throw e;
     } finally {
       clearTimeout(timer);
     }
-    return prober;
+    return client;
   }
 
   private onLine(line: ProberLine): void {
@@ -132,7 +148,7 @@ export class ClientProber {
   /** The client's view of [at, until]: outage (from the last reply before `at`), two-MAC time, holders before and after. */
   window(name: string, at: number, until: number): WindowSummary {
     const record = this.output.record;
-    const [summary] = summarize([{ name, at }], record, { intervalMs: 1, until });
+    const [summary] = summarize([{ name, at }], record, { intervalMs: this.intervalMs, until });
     let proberStallMs = 0;
     for (const s of record.stalls) proberStallMs += Math.max(0, Math.min(s.to, until) - Math.max(s.from, at));
     return { ...summary!, proberStallMs };

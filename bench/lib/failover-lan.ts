@@ -2,8 +2,10 @@
  * The failover suite's network: holder hosts and a client on one bridge
  * (lib/demo/lan.ts: a namespace per host, held by a keeper process), every
  * host dual-stack, an echo responder on each holder and, on the client, one
- * prober per address family (lib/demo/prober-main.ts: UDP probes every
- * millisecond, ARP/NS probes of the virtual address every millisecond).
+ * prober per address family. Both are the C instruments of bench/instruments/
+ * (same options and output as lib/demo/echo-responder-main.ts and
+ * lib/demo/prober-main.ts, see client-prober.ts): UDP probes every 0.5 ms,
+ * ARP/NS probes of the virtual address every millisecond.
  *
  * Addresses: only 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32. Host
  * number n (1..254) is 198.51.100.n/24 and 2001:db8::n/64 (n written in
@@ -19,6 +21,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createLan, type TestHost, type TestLan } from '../../lib/demo/lan.js';
 import { ClientProber } from './client-prober.js';
+import { benchInstrument } from './floor.js';
 import { spawnGuarded, waitForExit, waitForOutput } from './guarded-spawn.js';
 import type { Sentinel } from './sentinel.js';
 
@@ -108,15 +111,16 @@ export class BenchLan {
   }
 
   private async startProbing(): Promise<void> {
-    const responderMain = join(this.root, 'dist/demo/echo-responder-main.js');
-    // Started together: each is a Node process taking a few hundred ms to come up.
+    const buildDir = join(this.root, 'bench/.build');
+    const responder = benchInstrument(this.root, buildDir, 'responder');
+    // Started together, probers too.
     const ready = this.holders.map((h) => {
-      const child = spawnGuarded(this.host(h), process.execPath, [responderMain, '--port', String(ECHO_PORT), '--name', h], { realtime: true });
+      const child = spawnGuarded(this.host(h), responder, ['--port', String(ECHO_PORT), '--name', h], { realtime: true });
       this.responders.push(child);
       return waitForOutput(child, 'ready', 10_000, `${this.label}: echo responder on ${h}`);
     });
     const client = this.host('client');
-    const probers = [VIP4, VIP6].map((target) => ClientProber.start(client, this.root, target, ECHO_PORT, `${this.label}: prober ${target}`));
+    const probers = [VIP4, VIP6].map((target) => ClientProber.start(client, this.root, target, ECHO_PORT, `${this.label}: prober ${target}`, buildDir));
     const started = await Promise.allSettled([...ready, ...probers]);
     for (const p of started.slice(ready.length)) if (p.status === 'fulfilled') this.probers.push(p.value as ClientProber);
     const failed = started.find((p) => p.status === 'rejected');

@@ -1,6 +1,7 @@
 /**
  * The kernel floor: bench/floor/netlink_floor.c, compiled with cc -O2 into
- * bench/.build/ and run as a child process in the bench's namespace.
+ * bench/.build/ and run as a child process in the bench's namespace; and the
+ * other C programs of the bench (CProgram, benchInstrument).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -41,19 +42,22 @@ export interface FloorBulk {
 }
 
 /**
- * A floor program from bench/floor/, compiled with cc -O2 into the build
- * directory (always: it takes a fraction of a second and can never be stale).
+ * A C program of the bench, `<sourceDir>/<name>.c` (default bench/floor/, the
+ * floors; bench/instruments/ for the failover suite's prober and responder),
+ * compiled with cc -O2 into the build directory (always: it takes a fraction
+ * of a second and can never be stale), plus `flags` (e.g. -pthread).
  */
 export class CProgram {
   readonly path: string;
   readonly compiler: string;
   private readonly name: string;
 
-  constructor(root: string, buildDir: string, name: string) {
+  constructor(root: string, buildDir: string, name: string, options: { sourceDir?: string; flags?: string[] } = {}) {
     mkdirSync(buildDir, { recursive: true });
     this.name = name;
     this.path = join(buildDir, name);
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', this.path, join(root, 'bench/floor', `${name}.c`)], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
+    const source = join(root, options.sourceDir ?? 'bench/floor', `${name}.c`);
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', ...(options.flags ?? []), '-o', this.path, source], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 60_000 });
     this.compiler = execFileSync('cc', ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
   }
 
@@ -94,4 +98,22 @@ export class Floor extends CProgram {
     // Bound: 1000 IPv6 adds take ~0.3 s settled, ~1.3 s unsettled; allow 10 s a round plus the settle time.
     return JSON.parse(this.exec(args, (o.rounds + o.warmup) * (10_000 + o.settleMs) + 10_000)) as FloorBulk;
   }
+}
+
+const instruments = new Map<string, string>();
+
+/**
+ * The failover suite's measuring instruments, bench/instruments/<name>.c
+ * (the client prober and the echo responder): compiled once per process and
+ * build directory, so that LANs created concurrently never run a binary that
+ * is being rewritten. Returns the executable's path.
+ */
+export function benchInstrument(root: string, buildDir: string, name: 'prober' | 'responder'): string {
+  const key = join(buildDir, name);
+  let path = instruments.get(key);
+  if (path === undefined) {
+    path = new CProgram(root, buildDir, name, { sourceDir: 'bench/instruments', flags: ['-pthread'] }).path;
+    instruments.set(key, path);
+  }
+  return path;
 }
