@@ -9,8 +9,19 @@
  */
 import { VipaError } from '../errors.js';
 import { native, type NativeNetlinkOptions, type NativeSocket } from '../native.js';
-import { NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR } from './constants.js';
-import { decodeAck, forEachMessage, MessageWriter, type NetlinkAck, type NetlinkMessage } from './message.js';
+import { NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR } from './constants.js';
+import {
+  ACK_LEN,
+  align4,
+  checkDatagramEnd,
+  decodeAck,
+  forEachMessage,
+  messageAt,
+  messageLengthAt,
+  MessageWriter,
+  type NetlinkAck,
+  type NetlinkMessage,
+} from './message.js';
 
 /** Where and how to open a netlink channel. */
 export interface ConnectionOptions {
@@ -40,6 +51,12 @@ interface Exchange {
   resolve?: (acks: NetlinkAck[]) => void;
   reject?: (e: unknown) => void;
 }
+
+/**
+ * The failed acks of requests sent together, by request index (0 = the one
+ * with the first sequence number). Requests not in it were acked with 0.
+ */
+export type FailedAcks = Map<number, NetlinkAck>;
 
 /** Thrown internally when a dump was interrupted by a concurrent change (NLM_F_DUMP_INTR); the dump is retried. */
 class DumpInterrupted extends Error {}
@@ -98,29 +115,32 @@ export class NetlinkConnection {
 
   /** Routes every message of one datagram to its exchange. */
   private dispatch(length: number): void {
-    forEachMessage(this.receiveBuffer, length, (m) => {
-      const ex = this.exchanges.get(m.seq);
-      if (!ex) return; // a reply to an exchange that already gave up
-      const index = (m.seq - ex.firstSeq) >>> 0;
-      if ((m.flags & NLM_F_DUMP_INTR) !== 0) ex.interrupted = true;
-      if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
-        if (ex.acks[index]) return;
-        let ack: NetlinkAck;
-        if (m.type === NLMSG_ERROR) ack = decodeAck(m);
-        else ack = { errno: m.end - m.payloadOffset >= 4 ? -m.buffer.readInt32LE(m.payloadOffset) : 0 };
-        ex.acks[index] = ack;
-        ex.remaining--;
-        if (ex.remaining === 0) this.complete(ex);
-        return;
+    forEachMessage(this.receiveBuffer, length, (m) => this.route(m));
+  }
+
+  /** Routes one message to its exchange. */
+  private route(m: NetlinkMessage): void {
+    const ex = this.exchanges.get(m.seq);
+    if (!ex) return; // a reply to an exchange that already gave up
+    const index = (m.seq - ex.firstSeq) >>> 0;
+    if ((m.flags & NLM_F_DUMP_INTR) !== 0) ex.interrupted = true;
+    if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
+      if (ex.acks[index]) return;
+      let ack: NetlinkAck;
+      if (m.type === NLMSG_ERROR) ack = decodeAck(m);
+      else ack = { errno: m.end - m.payloadOffset >= 4 ? -m.buffer.readInt32LE(m.payloadOffset) : 0 };
+      ex.acks[index] = ack;
+      ex.remaining--;
+      if (ex.remaining === 0) this.complete(ex);
+      return;
+    }
+    if (ex.onMessage) {
+      try {
+        ex.onMessage(m);
+      } catch (e) {
+        ex.error ??= e;
       }
-      if (ex.onMessage) {
-        try {
-          ex.onMessage(m);
-        } catch (e) {
-          ex.error ??= e;
-        }
-      }
-    });
+    }
   }
 
   private complete(ex: Exchange): void {
@@ -138,11 +158,11 @@ export class NetlinkConnection {
   /**
    * Sends what the writer holds (requests with sequence numbers firstSeq ..
    * firstSeq+count−1) and waits for all their acks or dump ends. Messages of
-   * the reply go to `onMessage`. Returns one ack per request.
+   * the reply go to `onMessage`. Returns one ack per request. Requests
+   * answered by an ack alone are cheaper through {@link requestSync}.
    */
   exchangeSync(op: string, firstSeq: number, count: number, onMessage?: (m: NetlinkMessage) => void): NetlinkAck[] {
     this.ensureOpen(op);
-    if (count === 1 && !onMessage && this.exchanges.size === 0) return [this.ackSync(op, firstSeq)];
     const ex = this.newExchange(firstSeq, count, onMessage);
     try {
       this.socket.send(this.writer.buffer, 0, this.writer.length);
@@ -161,38 +181,73 @@ export class NetlinkConnection {
   }
 
   /**
-   * The hot path of {@link exchangeSync}: one request, one ack, nothing else
-   * in flight. No bookkeeping objects and no clock read unless the kernel's
-   * reply is not already queued (it usually is: rtnetlink answers inside
-   * sendto).
+   * Sends `length` bytes of `buffer` (default: what the writer holds):
+   * `count` requests with sequence numbers firstSeq .. firstSeq+count−1,
+   * each answered by one ack and nothing else (address and link changes),
+   * and waits for their acks. Returns undefined when every ack was 0, else
+   * the failed ones by request index.
+   *
+   * The hot path of every change: when every ack is 0 it allocates nothing,
+   * and it reads no clock unless the kernel's reply is not queued yet (it
+   * usually is: rtnetlink answers inside sendto). Replies to other
+   * exchanges in flight on this socket still reach them.
    */
-  private ackSync(op: string, seq: number): NetlinkAck {
-    this.socket.send(this.writer.buffer, 0, this.writer.length);
+  requestSync(op: string, firstSeq: number, count: number, buffer: Buffer = this.writer.buffer, length: number = this.writer.length): FailedAcks | undefined {
+    this.ensureOpen(op);
+    this.socket.send(buffer, 0, length);
+    const b = this.receiveBuffer;
+    let failed: FailedAcks | undefined;
+    let remaining = count;
     let deadline = 0;
-    for (;;) {
-      let n = this.socket.recv(this.receiveBuffer, 0);
+    while (remaining > 0) {
+      let n = this.socket.recv(b, 0);
       if (n < 0) {
         deadline ||= Date.now() + SYNC_TIMEOUT_MS;
-        n = this.socket.recv(this.receiveBuffer, Math.max(0, deadline - Date.now()));
+        n = this.socket.recv(b, Math.max(0, deadline - Date.now()));
         if (n < 0) throw new VipaError({ errno: 110 /* ETIMEDOUT */, syscall: 'recvfrom', op });
       }
-      let ack: NetlinkAck | undefined;
-      forEachMessage(this.receiveBuffer, n, (m) => {
-        if (m.seq === seq && m.type === NLMSG_ERROR) ack ??= decodeAck(m);
-      });
-      if (ack) return ack;
+      let o = 0;
+      while (o + NLMSG_HDRLEN <= n) {
+        const len = messageLengthAt(b, o, n);
+        const index = (b.readUInt32LE(o + 8) - firstSeq) >>> 0;
+        if (index < count && b.readUInt16LE(o + 4) === NLMSG_ERROR) {
+          // An ack of ours: a 0 costs nothing; an error is decoded with its extended ack.
+          if (len < ACK_LEN || b.readInt32LE(o + NLMSG_HDRLEN) !== 0) {
+            const ack = decodeAck(messageAt(b, o, len));
+            if (ack.errno !== 0) (failed ??= new Map()).set(index, ack);
+          }
+          remaining--;
+        } else {
+          this.route(messageAt(b, o, len));
+        }
+        o += align4(len);
+      }
+      checkDatagramEnd(o, n);
     }
+    return failed;
+  }
+
+  /** The Promise form of {@link requestSync}; never blocks the event loop. */
+  async request(op: string, firstSeq: number, count: number, buffer: Buffer = this.writer.buffer, length: number = this.writer.length): Promise<FailedAcks | undefined> {
+    const acks = await this.exchangeFrom(op, firstSeq, count, undefined, buffer, length);
+    let failed: FailedAcks | undefined;
+    for (let i = 0; i < count; i++) if (acks[i]!.errno !== 0) (failed ??= new Map()).set(i, acks[i]!);
+    return failed;
   }
 
   /** The Promise form of {@link exchangeSync}; never blocks the event loop. */
   exchange(op: string, firstSeq: number, count: number, onMessage?: (m: NetlinkMessage) => void): Promise<NetlinkAck[]> {
+    return this.exchangeFrom(op, firstSeq, count, onMessage, this.writer.buffer, this.writer.length);
+  }
+
+  private exchangeFrom(op: string, firstSeq: number, count: number, onMessage: ((m: NetlinkMessage) => void) | undefined, buffer: Buffer, length: number): Promise<NetlinkAck[]> {
     this.ensureOpen(op);
     return new Promise<NetlinkAck[]>((resolve, reject) => {
       const ex = this.newExchange(firstSeq, count, onMessage);
       ex.resolve = resolve;
       ex.reject = reject;
       try {
-        this.socket.send(this.writer.buffer, 0, this.writer.length);
+        this.socket.send(buffer, 0, length);
         // The reply is usually queued already: take it without a loop round trip.
         for (let i = 0; i < ASYNC_READ_BUDGET && ex.remaining > 0; i++) {
           const n = this.socket.recv(this.receiveBuffer, 0);

@@ -148,30 +148,54 @@ export interface NetlinkMessage {
 }
 
 /**
+ * The length (nlmsg_len) of the message at `offset` of a datagram of `length`
+ * bytes, checked: DecodeError when it is shorter than a header or runs past
+ * the datagram. The caller has checked that a whole header fits.
+ */
+export function messageLengthAt(buffer: Buffer, offset: number, length: number): number {
+  const len = buffer.readUInt32LE(offset);
+  if (len < NLMSG_HDRLEN || offset + len > length) {
+    throw new DecodeError('netlink', 'truncated', offset, `message length ${len} with ${length - offset} bytes left`);
+  }
+  return len;
+}
+
+/** A view of the message at `offset` whose length {@link messageLengthAt} returned. */
+export function messageAt(buffer: Buffer, offset: number, len: number): NetlinkMessage {
+  return {
+    type: buffer.readUInt16LE(offset + 4),
+    flags: buffer.readUInt16LE(offset + 6),
+    seq: buffer.readUInt32LE(offset + 8),
+    pid: buffer.readUInt32LE(offset + 12),
+    buffer,
+    payloadOffset: offset + NLMSG_HDRLEN,
+    end: offset + len,
+  };
+}
+
+/**
+ * Checks what follows the last whole message of a datagram (`end` is where
+ * the next header would start): DecodeError when 4 or more bytes are left
+ * that do not make a header.
+ */
+export function checkDatagramEnd(end: number, length: number): void {
+  if (end < length && length - end >= 4) {
+    throw new DecodeError('netlink', 'short', end, `${length - end} trailing bytes are not a message header`);
+  }
+}
+
+/**
  * Calls `visit` for every message in `length` bytes of `buffer`. Throws
  * DecodeError when a header is short or a length runs past the datagram.
  */
 export function forEachMessage(buffer: Buffer, length: number, visit: (m: NetlinkMessage) => void): void {
   let o = 0;
   while (o + NLMSG_HDRLEN <= length) {
-    const len = buffer.readUInt32LE(o);
-    if (len < NLMSG_HDRLEN || o + len > length) {
-      throw new DecodeError('netlink', 'truncated', o, `message length ${len} with ${length - o} bytes left`);
-    }
-    visit({
-      type: buffer.readUInt16LE(o + 4),
-      flags: buffer.readUInt16LE(o + 6),
-      seq: buffer.readUInt32LE(o + 8),
-      pid: buffer.readUInt32LE(o + 12),
-      buffer,
-      payloadOffset: o + NLMSG_HDRLEN,
-      end: o + len,
-    });
+    const len = messageLengthAt(buffer, o, length);
+    visit(messageAt(buffer, o, len));
     o += align4(len);
   }
-  if (o < length && length - o >= 4) {
-    throw new DecodeError('netlink', 'short', o, `${length - o} trailing bytes are not a message header`);
-  }
+  checkDatagramEnd(o, length);
 }
 
 /** An attribute inside a message: type (nested/byte-order bits cleared) and value range. */
@@ -216,6 +240,12 @@ export interface NetlinkAck {
   /** Offset of the bad attribute in the request (NLMSGERR_ATTR_OFFS). */
   offset?: number;
 }
+
+/** The ack of a request that succeeded (shared and frozen: never mutate it). */
+export const ACK_OK: NetlinkAck = Object.freeze({ errno: 0 });
+
+/** Bytes of an NLMSG_ERROR carrying a success ack: header, error code, the echoed request's header (NETLINK_CAP_ACK). */
+export const ACK_LEN = NLMSG_HDRLEN + 4 + NLMSG_HDRLEN;
 
 /** Decodes an NLMSG_ERROR payload (struct nlmsgerr + optional TLVs). */
 export function decodeAck(m: NetlinkMessage): NetlinkAck {

@@ -23,10 +23,10 @@ import {
   type LinkRef,
   type ResolvedLink,
 } from './address.js';
-import { NetlinkConnection } from './connection.js';
+import { NetlinkConnection, type FailedAcks } from './connection.js';
 import { RTM_NEWADDR, RTM_NEWLINK } from './constants.js';
 import { decodeLink, encodeLinkDump, encodeLinkGet, type Link } from './link.js';
-import type { NetlinkAck, NetlinkMessage } from './message.js';
+import { ACK_OK, MessageWriter, type NetlinkAck, type NetlinkMessage } from './message.js';
 
 /** Where to open a handle. */
 export interface NetlinkOptions {
@@ -46,6 +46,25 @@ export type AddressBatchResult =
   | { ok: false; error: VipaError | RangeError };
 
 /**
+ * The outcome of one run of a {@link PreparedAddrBatch}: a summary when every
+ * item succeeded (nothing per item is allocated), the per-item results only
+ * when one failed.
+ */
+export type PreparedAddrBatchOutcome =
+  | {
+      readonly ok: true;
+      /** Items that changed something; the others were absorbed by allowExisting/allowMissing. */
+      readonly changed: number;
+    }
+  | {
+      readonly ok: false;
+      /** How many items failed (at least 1). */
+      readonly failed: number;
+      /** One result per item, in order, exactly as {@link Netlink.addrBatchSync} reports them. */
+      readonly results: AddressBatchResult[];
+    };
+
+/**
  * Requests per sendto(2) in a batch. Each ack costs receive-buffer space
  * (skb truesize, not the 36 bytes of the ack), so a batch larger than the
  * socket's receive buffer would lose acks; chunks keep it well inside.
@@ -54,6 +73,65 @@ const BATCH_CHUNK = 128;
 const REQUEST_RECEIVE_BUFFER = 1 << 20;
 
 const VERB_OP: Record<AddressVerb, string> = { add: 'addr add', replace: 'addr replace', delete: 'addr del' };
+
+/** A validated batch item: the request, its verb and its options. */
+interface BatchEntry {
+  verb: AddressVerb;
+  request: AddressRequest;
+  options: AddressOptions;
+}
+
+function checkVerb(op: unknown): asserts op is AddressVerb {
+  if (op !== 'add' && op !== 'replace' && op !== 'delete') throw new TypeError(`op must be 'add', 'replace' or 'delete', got ${JSON.stringify(op)}`);
+}
+
+/** Validates every item of a batch; a TypeError or RangeError names the item. */
+function validateEach<T>(items: readonly T[], validate: (item: T) => BatchEntry): BatchEntry[] {
+  if (!Array.isArray(items)) throw new TypeError(`batch must be an array, got ${String(items)}`);
+  return items.map((item, i) => {
+    try {
+      return validate(item);
+    } catch (e) {
+      if (e instanceof TypeError || e instanceof RangeError) {
+        const Ctor = e instanceof TypeError ? TypeError : RangeError;
+        throw new Ctor(`batch item ${i}: ${e.message}`);
+      }
+      throw e;
+    }
+  });
+}
+
+function kernelError(op: string, ack: NetlinkAck, subject: string): VipaError {
+  const options: ConstructorParameters<typeof VipaError>[0] = { errno: ack.errno, syscall: 'netlink', op, subject };
+  if (ack.message !== undefined) options.extack = ack.message;
+  if (ack.offset !== undefined) options.extackOffset = ack.offset;
+  return new VipaError(options);
+}
+
+/** Turns one ack into the operation's result: changed, unchanged (tolerated), or an error. */
+function addressOutcome(verb: AddressVerb, r: AddressRequest, ack: NetlinkAck, options: AddressOptions): AddressBatchResult {
+  if (ack.errno === 0) return { ok: true, changed: true };
+  if (ack.errno === 17 /* EEXIST */ && verb === 'add' && options.allowExisting) return { ok: true, changed: false };
+  if (ack.errno === 99 /* EADDRNOTAVAIL */ && verb === 'delete' && options.allowMissing) return { ok: true, changed: false };
+  if (ack.errno === 19 /* ENODEV */ && typeof r.link === 'number') {
+    // The kernel is the only authority on whether an index exists; it changed nothing.
+    return { ok: false, error: new RangeError(`unknown interface index ${r.link}`) };
+  }
+  return { ok: false, error: kernelError(VERB_OP[verb], ack, describeRequest(r)) };
+}
+
+/** One result per entry, in order, from the failed acks (by entry index) of their requests. */
+function batchResults(entries: readonly BatchEntry[], failed: FailedAcks | undefined): AddressBatchResult[] {
+  return entries.map((v, i) => addressOutcome(v.verb, v.request, failed?.get(i) ?? ACK_OK, v.options));
+}
+
+/** Adds the failed acks of a chunk whose first entry is `from` to those of the whole batch. */
+function collectFailed(all: FailedAcks | undefined, chunk: FailedAcks | undefined, from: number): FailedAcks | undefined {
+  if (!chunk) return all;
+  all ??= new Map();
+  for (const [i, ack] of chunk) all.set(from + i, ack);
+  return all;
+}
 
 function checkOptions(options: AddressOptions | undefined): AddressOptions {
   if (options === undefined) return {};
@@ -98,7 +176,7 @@ export class Netlink implements Disposable {
     if (ack.errno === 19 /* ENODEV */ || (ack.errno === 0 && !found)) {
       throw new RangeError(`unknown interface ${typeof link === 'number' ? `index ${link}` : JSON.stringify(link)}`);
     }
-    if (ack.errno !== 0) throw this.kernelError('link get', ack, String(link));
+    if (ack.errno !== 0) throw kernelError('link get', ack, String(link));
     return found!;
   }
 
@@ -147,25 +225,6 @@ export class Netlink implements Disposable {
     return this.conn.nextSeq(count);
   }
 
-  private kernelError(op: string, ack: NetlinkAck, subject: string): VipaError {
-    const options: ConstructorParameters<typeof VipaError>[0] = { errno: ack.errno, syscall: 'netlink', op, subject };
-    if (ack.message !== undefined) options.extack = ack.message;
-    if (ack.offset !== undefined) options.extackOffset = ack.offset;
-    return new VipaError(options);
-  }
-
-  /** Turns one ack into the operation's result: changed, unchanged (tolerated), or an error. */
-  private addressOutcome(verb: AddressVerb, r: AddressRequest, ack: NetlinkAck, options: AddressOptions): AddressBatchResult {
-    if (ack.errno === 0) return { ok: true, changed: true };
-    if (ack.errno === 17 /* EEXIST */ && verb === 'add' && options.allowExisting) return { ok: true, changed: false };
-    if (ack.errno === 99 /* EADDRNOTAVAIL */ && verb === 'delete' && options.allowMissing) return { ok: true, changed: false };
-    if (ack.errno === 19 /* ENODEV */ && typeof r.link === 'number') {
-      // The kernel is the only authority on whether an index exists; it changed nothing.
-      return { ok: false, error: new RangeError(`unknown interface index ${r.link}`) };
-    }
-    return { ok: false, error: this.kernelError(VERB_OP[verb], ack, describeRequest(r)) };
-  }
-
   private needsLookup(r: AddressRequest): boolean {
     return typeof r.link === 'string' || r.needsLinkName;
   }
@@ -197,8 +256,8 @@ export class Netlink implements Disposable {
     const r = this.resolveSync(validateAddressSpec(spec));
     const seq = this.beginRequest();
     encodeAddressRequest(this.conn.writer, verb, r, seq);
-    const [ack] = this.conn.exchangeSync(VERB_OP[verb], seq, 1);
-    const outcome = this.addressOutcome(verb, r, ack!, opts);
+    const failed = this.conn.requestSync(VERB_OP[verb], seq, 1);
+    const outcome = addressOutcome(verb, r, failed?.get(0) ?? ACK_OK, opts);
     if (!outcome.ok) throw outcome.error;
     return outcome.changed;
   }
@@ -209,8 +268,8 @@ export class Netlink implements Disposable {
     const r = this.needsLookup(validated) ? await this.resolve(validated) : validated;
     const seq = this.beginRequest();
     encodeAddressRequest(this.conn.writer, verb, r, seq);
-    const [ack] = await this.conn.exchange(VERB_OP[verb], seq, 1);
-    const outcome = this.addressOutcome(verb, r, ack!, opts);
+    const failed = await this.conn.request(VERB_OP[verb], seq, 1);
+    const outcome = addressOutcome(verb, r, failed?.get(0) ?? ACK_OK, opts);
     if (!outcome.ok) throw outcome.error;
     return outcome.changed;
   }
@@ -251,30 +310,21 @@ export class Netlink implements Disposable {
     return this.single('delete', spec, options);
   }
 
-  private validateBatch(items: readonly AddressBatchItem[]): { verb: AddressVerb; request: AddressRequest; options: AddressOptions }[] {
-    if (!Array.isArray(items)) throw new TypeError(`batch must be an array, got ${String(items)}`);
-    return items.map((item, i) => {
-      try {
-        if (item === null || typeof item !== 'object') throw new TypeError(`must be an object, got ${String(item)}`);
-        const { op, allowExisting, allowMissing, ...spec } = item;
-        if (op !== 'add' && op !== 'replace' && op !== 'delete') throw new TypeError(`op must be 'add', 'replace' or 'delete', got ${JSON.stringify(op)}`);
-        const options: AddressOptions = {};
-        if (allowExisting !== undefined) options.allowExisting = allowExisting;
-        if (allowMissing !== undefined) options.allowMissing = allowMissing;
-        return { verb: op, request: validateAddressSpec(spec), options: checkOptions(options) };
-      } catch (e) {
-        if (e instanceof TypeError || e instanceof RangeError) {
-          const Ctor = e instanceof TypeError ? TypeError : RangeError;
-          throw new Ctor(`batch item ${i}: ${e.message}`);
-        }
-        throw e;
-      }
+  private validateBatch(items: readonly AddressBatchItem[]): BatchEntry[] {
+    return validateEach(items, (item) => {
+      if (item === null || typeof item !== 'object') throw new TypeError(`must be an object, got ${String(item)}`);
+      const { op, allowExisting, allowMissing, ...spec } = item;
+      checkVerb(op);
+      const options: AddressOptions = {};
+      if (allowExisting !== undefined) options.allowExisting = allowExisting;
+      if (allowMissing !== undefined) options.allowMissing = allowMissing;
+      return { verb: op, request: validateAddressSpec(spec), options: checkOptions(options) };
     });
   }
 
-  private encodeChunk(items: { verb: AddressVerb; request: AddressRequest }[], from: number, to: number): number {
+  private encodeChunk(entries: readonly BatchEntry[], from: number, to: number): number {
     const seq = this.beginRequest(to - from);
-    for (let i = from; i < to; i++) encodeAddressRequest(this.conn.writer, items[i]!.verb, items[i]!.request, seq + i - from);
+    for (let i = from; i < to; i++) encodeAddressRequest(this.conn.writer, entries[i]!.verb, entries[i]!.request, seq + i - from);
     return seq;
   }
 
@@ -282,34 +332,60 @@ export class Netlink implements Disposable {
    * Applies many address changes, sent together (up to 128 per sendto) and
    * acknowledged together, with one result per item in order. All items are
    * validated before anything is sent; a bad one throws and nothing changes.
+   * A batch run again and again is cheaper prepared: {@link prepareAddrBatch}.
    */
   addrBatchSync(items: readonly AddressBatchItem[]): AddressBatchResult[] {
-    const validated = this.validateBatch(items);
+    const entries = this.validateBatch(items);
     const cache = new Map<LinkRef, ResolvedLink>();
-    for (const v of validated) this.resolveSync(v.request, cache);
-    const results: AddressBatchResult[] = [];
-    for (let from = 0; from < validated.length; from += BATCH_CHUNK) {
-      const to = Math.min(from + BATCH_CHUNK, validated.length);
-      const seq = this.encodeChunk(validated, from, to);
-      const acks = this.conn.exchangeSync('addr batch', seq, to - from);
-      for (let i = from; i < to; i++) results.push(this.addressOutcome(validated[i]!.verb, validated[i]!.request, acks[i - from]!, validated[i]!.options));
+    for (const v of entries) this.resolveSync(v.request, cache);
+    let failed: FailedAcks | undefined;
+    for (let from = 0; from < entries.length; from += BATCH_CHUNK) {
+      const to = Math.min(from + BATCH_CHUNK, entries.length);
+      const seq = this.encodeChunk(entries, from, to);
+      failed = collectFailed(failed, this.conn.requestSync('addr batch', seq, to - from), from);
     }
-    return results;
+    return batchResults(entries, failed);
   }
 
   /** Promise form of {@link addrBatchSync}. */
   async addrBatch(items: readonly AddressBatchItem[]): Promise<AddressBatchResult[]> {
-    const validated = this.validateBatch(items);
+    const entries = this.validateBatch(items);
     const cache = new Map<LinkRef, ResolvedLink>();
-    for (const v of validated) await this.resolve(v.request, cache);
-    const results: AddressBatchResult[] = [];
-    for (let from = 0; from < validated.length; from += BATCH_CHUNK) {
-      const to = Math.min(from + BATCH_CHUNK, validated.length);
-      const seq = this.encodeChunk(validated, from, to);
-      const acks = await this.conn.exchange('addr batch', seq, to - from);
-      for (let i = from; i < to; i++) results.push(this.addressOutcome(validated[i]!.verb, validated[i]!.request, acks[i - from]!, validated[i]!.options));
+    for (const v of entries) await this.resolve(v.request, cache);
+    let failed: FailedAcks | undefined;
+    for (let from = 0; from < entries.length; from += BATCH_CHUNK) {
+      const to = Math.min(from + BATCH_CHUNK, entries.length);
+      const seq = this.encodeChunk(entries, from, to);
+      failed = collectFailed(failed, await this.conn.request('addr batch', seq, to - from), from);
     }
-    return results;
+    return batchResults(entries, failed);
+  }
+
+  /**
+   * Validates and encodes one change of many addresses once, to be applied
+   * many times with {@link PreparedAddrBatch.runSync}: a takeover's write and
+   * its lease renewals send the same requests again and again, and a run
+   * only patches sequence numbers into the prebuilt requests, sends them and
+   * reads the acks. Interface names are resolved now (the requests carry
+   * the index; an interface deleted later fails each run's items with
+   * ENODEV), and later changes to `specs` do not reach the batch. Throws
+   * TypeError or RangeError naming the bad value (and the item) before
+   * anything is sent; preparing changes nothing in the kernel.
+   *
+   * @example
+   * ```ts
+   * const write = nl.prepareAddrBatch('replace', specs.map((s) => ({ ...s, validLifetime: 3, proto: VIPA_PROTO })));
+   * const outcome = write.runSync();
+   * if (!outcome.ok) console.log(outcome.results.filter((r) => !r.ok));
+   * ```
+   */
+  prepareAddrBatch(op: AddressVerb, specs: readonly AddressSpec[], options?: AddressOptions): PreparedAddrBatch {
+    checkVerb(op);
+    const opts = checkOptions(options);
+    const entries = validateEach(specs, (spec) => ({ verb: op, request: validateAddressSpec(spec), options: opts }));
+    const cache = new Map<LinkRef, ResolvedLink>();
+    for (const v of entries) this.resolveSync(v.request, cache);
+    return new PreparedAddrBatch(this.conn, op, entries);
   }
 
   private checkFilter(filter: AddressFilter | undefined): AddressFilter {
@@ -349,6 +425,110 @@ export class Netlink implements Disposable {
   /** Same as {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** The prebuilt requests of one sendto(2): at most BATCH_CHUNK of a prepared batch. */
+interface PreparedChunk {
+  /** Index of the chunk's first entry in the batch. */
+  from: number;
+  count: number;
+  /** The requests, exactly as long as they are. */
+  bytes: Buffer;
+  /** The same memory as 32-bit words, to patch sequence numbers. */
+  words: Uint32Array;
+  /** Word index of each request's nlmsg_seq. */
+  seqWords: Uint32Array;
+}
+
+/**
+ * Address changes validated and encoded once by
+ * {@link Netlink.prepareAddrBatch}, applied by each {@link runSync} (or
+ * {@link run}) as {@link Netlink.addrBatchSync} would apply them: up to 128
+ * requests per sendto(2), one ack each, the same errors per item. Bound to
+ * the handle that prepared it; fails with EBADF once that is closed.
+ */
+export class PreparedAddrBatch {
+  /** The change every item makes. */
+  readonly op: AddressVerb;
+  /** How many addresses the batch changes. */
+  readonly length: number;
+  private readonly conn: NetlinkConnection;
+  private readonly entries: readonly BatchEntry[];
+  private readonly chunks: PreparedChunk[] = [];
+  /** The outcome of a run in which every ack was 0: one frozen object, shared by every such run. */
+  private readonly allChanged: PreparedAddrBatchOutcome;
+
+  /** @internal Made by {@link Netlink.prepareAddrBatch}, which validates `entries`. */
+  constructor(conn: NetlinkConnection, op: AddressVerb, entries: readonly BatchEntry[]) {
+    this.conn = conn;
+    this.op = op;
+    this.entries = entries;
+    this.length = entries.length;
+    this.allChanged = Object.freeze({ ok: true, changed: entries.length });
+    for (let from = 0; from < entries.length; from += BATCH_CHUNK) {
+      const to = Math.min(from + BATCH_CHUNK, entries.length);
+      const w = new MessageWriter();
+      const starts: number[] = [];
+      for (let i = from; i < to; i++) {
+        starts.push(w.length);
+        encodeAddressRequest(w, entries[i]!.verb, entries[i]!.request, 0);
+      }
+      // Its own ArrayBuffer: aligned for the word view, and never shared with a pool.
+      const memory = new ArrayBuffer(w.length);
+      const bytes = Buffer.from(memory);
+      w.buffer.copy(bytes, 0, 0, w.length);
+      this.chunks.push({ from, count: to - from, bytes, words: new Uint32Array(memory), seqWords: Uint32Array.from(starts, (o) => (o + 8) >> 2) });
+    }
+  }
+
+  /** Takes fresh sequence numbers for a chunk and writes them into its requests; returns the first. */
+  private stamp(chunk: PreparedChunk): number {
+    const seq = this.conn.nextSeq(chunk.count);
+    const { words, seqWords } = chunk;
+    for (let i = 0; i < seqWords.length; i++) words[seqWords[i]!] = (seq + i) >>> 0;
+    return seq;
+  }
+
+  private outcome(failed: FailedAcks | undefined): PreparedAddrBatchOutcome {
+    if (!failed) return this.allChanged;
+    const results = batchResults(this.entries, failed);
+    let bad = 0;
+    let changed = 0;
+    for (const r of results) {
+      if (!r.ok) bad++;
+      else if (r.changed) changed++;
+    }
+    return bad === 0 ? { ok: true, changed } : { ok: false, failed: bad, results };
+  }
+
+  /**
+   * Applies the batch once. When every ack is 0 it returns the same frozen
+   * `{ ok: true, changed: length }` every time, allocating nothing; the
+   * per-item results come only when an item failed. A bad item does not
+   * stop the others. Throws VipaError only when the socket fails (closed
+   * handle, no answer within 10 s); chunks sent before that stay applied.
+   */
+  runSync(): PreparedAddrBatchOutcome {
+    let failed: FailedAcks | undefined;
+    for (let c = 0; c < this.chunks.length; c++) {
+      const chunk = this.chunks[c]!;
+      const seq = this.stamp(chunk);
+      const chunkFailed = this.conn.requestSync('addr batch', seq, chunk.count, chunk.bytes, chunk.bytes.length);
+      if (chunkFailed) failed = collectFailed(failed, chunkFailed, chunk.from);
+    }
+    return this.outcome(failed);
+  }
+
+  /** Promise form of {@link runSync}; never blocks the event loop. */
+  async run(): Promise<PreparedAddrBatchOutcome> {
+    let failed: FailedAcks | undefined;
+    for (const chunk of this.chunks) {
+      // Stamped and sent in one synchronous step: concurrent runs cannot mix their sequence numbers.
+      const chunkFailed = await this.conn.request('addr batch', this.stamp(chunk), chunk.count, chunk.bytes, chunk.bytes.length);
+      if (chunkFailed) failed = collectFailed(failed, chunkFailed, chunk.from);
+    }
+    return this.outcome(failed);
   }
 }
 

@@ -144,6 +144,108 @@ describe.skipIf(skipKernelTests())('addresses against the kernel', () => {
     expect(ipAddrs(a)).toEqual([]);
   });
 
+  /** 300 IPv4 /32s: 203.0.113.1-250 and 198.51.100.1-50 (three sendto chunks). */
+  const many4 = (link: number | string) => Array.from({ length: 300 }, (_, i) => ({ link, address: i < 250 ? `203.0.113.${i + 1}` : `198.51.100.${i - 249}`, prefixLength: 32 }));
+
+  it('a prepared batch replaces many addresses with a lease and the owner tag, run again and again', () => {
+    const specs = many4(eth0).map((s) => ({ ...s, proto: VIPA_PROTO, validLifetime: 30, preferredLifetime: 20 }));
+    const write = nl.prepareAddrBatch('replace', specs);
+    const remove = nl.prepareAddrBatch('delete', many4(eth0), { allowMissing: true });
+    expect(ipAddrs(a)).toEqual([]); // preparing sends nothing
+    const first = write.runSync();
+    expect(first).toEqual({ ok: true, changed: 300 });
+    let seen = ipAddrs(a);
+    expect(seen).toHaveLength(300);
+    expect(new Set(seen.map((x) => x.local))).toEqual(new Set(specs.map((x) => x.address)));
+    for (const x of seen) expect(x).toMatchObject({ prefixlen: 32, valid_life_time: 30, preferred_life_time: 20 });
+    expect(nl.addrListSync({ link: eth0, proto: VIPA_PROTO })).toHaveLength(300);
+    // Again on the addresses it made (a lease renewal): replace succeeds in place, the same summary object.
+    a.ip('addr', 'change', '203.0.113.1/32', 'dev', 'eth0', 'valid_lft', '5', 'preferred_lft', '5');
+    expect(ipAddrs(a).find((x) => x.local === '203.0.113.1')!.valid_life_time).toBeLessThanOrEqual(5);
+    expect(write.runSync()).toBe(first);
+    expect(ipAddrs(a).find((x) => x.local === '203.0.113.1')!.valid_life_time).toBe(30);
+    // Taken away and written again, many times over: every run lands completely.
+    for (let round = 0; round < 5; round++) {
+      expect(remove.runSync()).toEqual({ ok: true, changed: 300 });
+      expect(ipAddrs(a)).toEqual([]);
+      expect(write.runSync()).toBe(first);
+      expect(ipAddrs(a)).toHaveLength(300);
+    }
+    // Nothing left to delete: allowMissing absorbs every EADDRNOTAVAIL.
+    expect(remove.runSync()).toEqual({ ok: true, changed: 300 });
+    expect(remove.runSync()).toEqual({ ok: true, changed: 0 });
+    seen = ipAddrs(a);
+    expect(seen).toEqual([]);
+  });
+
+  it('a prepared IPv6 batch by interface name, and its Promise form', async () => {
+    const specs = Array.from({ length: 150 }, (_, i) => ({ link: 'eth0', address: `2001:db8:2::${(i + 1).toString(16)}/128`, nodad: true, proto: VIPA_PROTO, validLifetime: 60 }));
+    const write = nl.prepareAddrBatch('replace', specs);
+    expect(await write.run()).toEqual({ ok: true, changed: 150 });
+    const seen = ipAddrs(a);
+    expect(seen).toHaveLength(150);
+    for (const x of seen) expect(x).toMatchObject({ family: 'inet6', prefixlen: 128, nodad: true, valid_life_time: 60 });
+    expect(JSON.stringify(seen)).not.toMatch(/tentative/);
+    expect(await write.run()).toEqual({ ok: true, changed: 150 });
+    expect(await nl.prepareAddrBatch('delete', specs.map(({ link, address, nodad }) => ({ link, address, nodad }))).run()).toEqual({ ok: true, changed: 150 });
+    expect(ipAddrs(a)).toEqual([]);
+  });
+
+  it('a prepared batch reports per-item failures exactly as addrBatchSync does', () => {
+    // i and i+250 collide for i < 50, as in the addrBatchSync test above: the same 50 adds fail with EEXIST, in place.
+    const items = Array.from({ length: 300 }, (_, i) => ({ link: eth0, address: `203.0.113.${(i + 1) % 250}/32`, proto: VIPA_PROTO }));
+    const add = nl.prepareAddrBatch('add', items);
+    const outcome = add.runSync();
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    expect(outcome.failed).toBe(50);
+    expect(ipAddrs(a)).toHaveLength(250);
+    a.ip('addr', 'flush', 'dev', 'eth0', 'scope', 'global');
+    const reference = nl.addrBatchSync(items.map((x) => ({ op: 'add' as const, ...x })));
+    const shape = (rs: typeof reference) => rs.map((r) => (r.ok ? r : { ok: false, type: r.error.constructor.name, code: (r.error as VipaError).code, message: r.error.message }));
+    expect(shape(outcome.results)).toEqual(shape(reference));
+    expect(outcome.results.flatMap((r, i) => (r.ok ? [] : [i]))).toEqual(Array.from({ length: 50 }, (_, k) => 250 + k));
+    const e = (outcome.results[260] as { ok: false; error: VipaError }).error;
+    expect(e).toBeInstanceOf(VipaError);
+    expect(e).toMatchObject({ code: 'EEXIST', syscall: 'netlink', op: 'addr add' });
+    expect(e.message).toContain(`203.0.113.11/32 dev ${eth0}`);
+    // Everything there now: every item fails, and with allowExisting none does.
+    expect(add.runSync()).toMatchObject({ ok: false, failed: 300 });
+    expect(nl.prepareAddrBatch('add', items, { allowExisting: true }).runSync()).toEqual({ ok: true, changed: 0 });
+  });
+
+  it('a prepared batch whose interface went away fails per item with the index named; the rest still apply', () => {
+    a.ip('link', 'add', 'vipa-gone', 'type', 'veth', 'peer', 'name', 'vipa-gone-p');
+    try {
+      const gone = nl.linkGetSync('vipa-gone').index;
+      const batch = nl.prepareAddrBatch('replace', [
+        { link: eth0, address: '198.51.100.70/32' },
+        { link: gone, address: '198.51.100.71/32' },
+        { link: eth0, address: '198.51.100.72/32' },
+      ]);
+      a.ip('link', 'del', 'vipa-gone');
+      const outcome = batch.runSync();
+      expect(outcome).toMatchObject({ ok: false, failed: 1 });
+      if (outcome.ok) return;
+      expect(outcome.results[1]).toEqual({ ok: false, error: new RangeError(`unknown interface index ${gone}`) });
+      expect(ipAddrs(a).map((x) => x.local).sort()).toEqual(['198.51.100.70', '198.51.100.72']);
+    } finally {
+      try {
+        a.ip('link', 'del', 'vipa-gone');
+      } catch {
+        // deleted above
+      }
+    }
+  });
+
+  it('a prepared batch of a closed handle throws EBADF and sends nothing', () => {
+    const other = new Netlink({ netns: a.netns });
+    const batch = other.prepareAddrBatch('replace', [{ link: eth0, address: '198.51.100.80/32' }]);
+    other.close();
+    expect(() => batch.runSync()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(ipAddrs(a)).toEqual([]);
+  });
+
   it('handles in two namespaces at once, by path and by fd', async () => {
     const fs = await import('node:fs');
     const fd = fs.openSync(lan.host('b').netns, 'r');
@@ -196,6 +298,13 @@ describe.skipIf(skipKernelTests())('bad input changes nothing', () => {
     ['batch item of the wrong shape', () => nl.addrBatchSync([{ op: 'add', link: 'eth0', address: '198.51.100.9/24' }, { op: 'move', link: 'eth0', address: '198.51.100.10/24' } as never]), TypeError, /batch item 1: op must be 'add', 'replace' or 'delete', got "move"/],
     ['batch item with bad value', () => nl.addrBatchSync([{ op: 'add', link: 'eth0', address: '198.51.100.9/24' }, { op: 'add', link: 'eth0', address: 'x' }]), RangeError, /batch item 1: malformed IP address "x"/],
     ['batch not an array', () => nl.addrBatchSync('nope' as never), TypeError, /batch must be an array/],
+    ['prepared batch item with bad value', () => nl.prepareAddrBatch('replace', [{ link: 'eth0', address: '198.51.100.9/32' }, { link: 'eth0', address: '198.51.100.300' }]), RangeError, /batch item 1: malformed IP address "198.51.100.300"/],
+    ['prepared batch item with bad lifetime', () => nl.prepareAddrBatch('replace', [{ link: 'eth0', address: '198.51.100.9/32', validLifetime: 0 }]), RangeError, /batch item 0: validLifetime must be .* got 0/],
+    ['prepared batch item carrying an op', () => nl.prepareAddrBatch('add', [{ op: 'add', link: 'eth0', address: '198.51.100.9/32' } as never]), TypeError, /batch item 0: unknown address option "op"/],
+    ['prepared batch with unknown op', () => nl.prepareAddrBatch('move' as never, [{ link: 'eth0', address: '198.51.100.9/32' }]), TypeError, /op must be 'add', 'replace' or 'delete', got "move"/],
+    ['prepared batch not an array', () => nl.prepareAddrBatch('replace', 'nope' as never), TypeError, /batch must be an array, got nope/],
+    ['prepared batch options of the wrong type', () => nl.prepareAddrBatch('add', [], { allowExisting: 1 as never }), TypeError, /allowExisting must be a boolean, got 1/],
+    ['prepared batch on an unknown interface name', () => nl.prepareAddrBatch('replace', [{ link: 'eth0', address: '198.51.100.9/32' }, { link: 'eth9', address: '198.51.100.10/32' }]), RangeError, /unknown interface "eth9"/],
     ['options of the wrong type', () => nl.addrAddSync({ link: 'eth0', address: '198.51.100.9/24' }, { allowExisting: 'yes' as never }), TypeError, /allowExisting must be a boolean, got yes/],
     ['unknown link for a lookup', () => nl.linkGetSync('nosuch0'), RangeError, /unknown interface "nosuch0"/],
     ['bad filter family', () => nl.addrListSync({ family: 5 as never }), RangeError, /family must be 4 or 6, got 5/],
