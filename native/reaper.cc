@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,11 +28,21 @@ constexpr uint8_t kFrameQuit = 2;    // exit without sending anything
 constexpr uint8_t kFrameNotify = 3;  // payload: peers and a datagram to send them after the deletes
 constexpr size_t kNotifyMax = 64 * 1024;
 
-// Sends the notify payload: u16 count, count × (u8 family 4|6, 16 address
-// bytes, u16 port, network order), u16 length, datagram. UDP sockets are
+// The notify payload: u32 lead in microseconds, u16 count, count × (u8
+// family 4|6, 16 address bytes, u16 port), u16 length, datagram; network
+// order. Lead 0: delete, then notify. Lead > 0: notify, wait that long (the
+// peers take over meanwhile: make-before-break), then delete.
+uint32_t NotifyLeadUs(const uint8_t* p, size_t len) {
+  if (len < 4) return 0;
+  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) | (static_cast<uint32_t>(p[2]) << 8) | p[3];
+}
+
+// Sends the datagram of a notify payload to its peers. UDP sockets are
 // created here: socket(2) and sendto(2) are async-signal-safe.
-void SendNotify(const uint8_t* p, size_t len) {
-  if (len < 2) return;
+void SendNotify(const uint8_t* payload, size_t payload_len) {
+  if (payload_len < 6) return;
+  const uint8_t* p = payload + 4;
+  size_t len = payload_len - 4;
   size_t count = (p[0] << 8) | p[1];
   size_t o = 2;
   size_t peers_at = o;
@@ -127,6 +138,18 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
     incoming = t;
     armed_len = len;
   }
+  uint32_t lead_us = NotifyLeadUs(notify, notify_len);
+  if (lead_us > 0) {
+    // Tell the peers first: the next holder adds and announces while this
+    // host still answers, so clients see no gap (a handoff without the
+    // confirmation), then delete. Raw syscall: async-signal-safe.
+    SendNotify(notify, notify_len);
+    struct timespec lead {};
+    lead.tv_sec = static_cast<time_t>(lead_us / 1000000);
+    lead.tv_nsec = static_cast<long>(lead_us % 1000000) * 1000;
+    while (::syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &lead, &lead) != 0 && errno == EINTR) {
+    }
+  }
   if (armed_len > 0) {
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
@@ -134,9 +157,9 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
     while (::sendto(netlink_fd, armed, armed_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
     }
   }
-  // The addresses are gone: tell the peers, so one takes over now rather than
-  // after its failure detector times out.
-  SendNotify(notify, notify_len);
+  // Lead 0: the addresses are gone, tell the peers, so one takes over now
+  // rather than after its failure detector times out.
+  if (lead_us == 0) SendNotify(notify, notify_len);
   ::_exit(0);
 }
 

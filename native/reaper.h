@@ -11,10 +11,13 @@
 // in the right namespace before the fork, then sends the last "notify"
 // datagram (a pre-signed leave message) to each listed peer over UDP, so
 // peers take over at once instead of waiting to detect the death, and exits.
+// With a lead time (in the notify payload) the child notifies first, waits
+// the lead while the next holder adds and announces, then deletes: clients
+// see no gap, two hosts answer for at most the lead.
 //
 // After fork(2) in a multithreaded process the child may only call
 // async-signal-safe functions (fork(2), signal-safety(7)): it uses read,
-// sendto, close_range, sigaction, prctl, sched_setscheduler (raw syscalls) and
+// sendto, close_range, sigaction, prctl, sched_setscheduler and clock_nanosleep (raw syscalls) and
 // _exit on memory mapped before the fork, nothing else.
 #pragma once
 

@@ -63,22 +63,29 @@ export class AddressReaper implements Disposable {
    * After deleting the addresses, the child also sends `datagram` over UDP to
    * each of `peers`: a pre-signed "leave" lets them take over at once instead
    * of waiting to detect the death. Replaces the previous notification.
+   *
+   * `leadMs` (0..1000, default 0): send the datagram first and delete that
+   * long after, so the next holder adds and announces while this host still
+   * answers (make-before-break; two hosts answer for at most `leadMs`).
    */
-  notifyOnDeath(datagram: Uint8Array, peers: readonly { address: string; port: number }[]): void {
+  notifyOnDeath(datagram: Uint8Array, peers: readonly { address: string; port: number }[], options: { leadMs?: number } = {}): void {
     if (datagram.length > 0xffff) throw new RangeError(`notification of ${datagram.length} bytes exceeds 65535`);
     if (peers.length > 0xffff) throw new RangeError(`${peers.length} peers exceed 65535`);
-    const payload = Buffer.alloc(2 + peers.length * 19 + 2 + datagram.length);
-    payload.writeUInt16BE(peers.length, 0);
+    const leadMs = options.leadMs ?? 0;
+    if (typeof leadMs !== 'number' || !(leadMs >= 0 && leadMs <= 1000)) throw new RangeError(`leadMs must be a number of ms in 0..1000, got ${String(leadMs)}`);
+    const payload = Buffer.alloc(4 + 2 + peers.length * 19 + 2 + datagram.length);
+    payload.writeUInt32BE(Math.round(leadMs * 1000), 0);
+    payload.writeUInt16BE(peers.length, 4);
     peers.forEach((peer, i) => {
       const ip = parseIp(peer.address);
       if (!ip) throw new RangeError(`peer ${i}: malformed IP address ${JSON.stringify(peer.address)}`);
       if (!Number.isInteger(peer.port) || peer.port < 1 || peer.port > 65535) throw new RangeError(`peer ${i}: port must be 1..65535, got ${peer.port}`);
-      const o = 2 + i * 19;
+      const o = 6 + i * 19;
       payload[o] = ip.family;
       payload.set(ip.bytes, o + 1);
       payload.writeUInt16BE(peer.port, o + 17);
     });
-    const o = 2 + peers.length * 19;
+    const o = 6 + peers.length * 19;
     payload.writeUInt16BE(datagram.length, o);
     payload.set(datagram, o + 2);
     this.reaper.notify(payload);

@@ -200,6 +200,16 @@ export function unreachableGraceMs(heartbeatIntervalMs: number): number {
 }
 
 /**
+ * How long a dead holder's reaper keeps its addresses after telling the peers
+ * (native/reaper.h): the next holder adds and announces within it, so clients
+ * see no gap; two hosts answer for at most this long. Half an interval, at
+ * most 2 ms.
+ */
+export function reaperLeadMs(heartbeatIntervalMs: number): number {
+  return Math.min(2, heartbeatIntervalMs / 2);
+}
+
+/**
  * How long before a silent holder's detection deadline the engine probes
  * whether its host still answers for the group's address: one interval, at
  * most 2 ms (an ARP round trip on a LAN takes well under a millisecond).

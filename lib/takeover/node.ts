@@ -30,7 +30,7 @@ import { ConflictDetector } from '../packets/conflict.js';
 import { LinkSocket } from '../packets/link-socket.js';
 import { validateCluster, type Cluster, type ClusterConfig } from './config.js';
 import { FixedTimeoutDetector, PhiAccrualDetector } from './detectors.js';
-import { holderProbeLeadMs, TakeoverEngine, type Effect, type EngineEvent, type EngineStatus } from './engine.js';
+import { holderProbeLeadMs, reaperLeadMs, TakeoverEngine, type Effect, type EngineEvent, type EngineStatus } from './engine.js';
 import { HealthMonitor, type HealthCheck, type HealthCheckStatus } from './health.js';
 
 /** Where log lines go. Every method is optional; the default logs nothing. */
@@ -218,9 +218,11 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         onStarved: () => this.apply(this.engine.heartbeatsStarved(performance.now())),
       });
       await this.transport.start(this.options.handover?.meshSocket);
-      // If this process dies, its reaper deletes the addresses and then tells
-      // the peers with this pre-signed leave: they take over at once.
-      this.reaper.notifyOnDeath(this.transport.leaveForDeath(), [...this.cluster.nodes.values()].filter((n) => n.id !== this.nodeId));
+      // If this process dies, its reaper tells the peers with this pre-signed
+      // leave (they take over at once) and deletes the addresses a moment later.
+      this.reaper.notifyOnDeath(this.transport.leaveForDeath(), [...this.cluster.nodes.values()].filter((n) => n.id !== this.nodeId), {
+        leadMs: reaperLeadMs(this.cluster.timers.heartbeatIntervalMs),
+      });
       const now = performance.now();
       for (const [name, up] of this.linkUp) if (!up) this.engine.linkChanged(name, false, now);
       const pinned = this.cluster.groups.filter((g) => this.options.handover?.pinnedGroups.includes(g.name)).map((g) => g.index);
@@ -499,9 +501,10 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
 
   private acquire(group: number): void {
     this.writeAddresses(group);
+    // Clients first: the first announcement leaves before the reaper update.
+    this.announce(group, false);
     this.held.add(group);
     this.armReaper();
-    this.announce(group, false);
   }
 
   private announce(group: number, now: boolean): void {

@@ -111,6 +111,38 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     expect(a.ip('addr', 'show', 'dev', 'eth0')).not.toMatch(/203\.0\.113\.30/);
   });
 
+  it('with a lead time it notifies first and deletes after the lead (make-before-break for a crash)', async () => {
+    // The listener checks, when the leave arrives, whether the address is still there.
+    const listener = a.spawn(process.execPath, ['-e', "const { execFileSync } = require('child_process'); const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { const held = execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'eth0']).toString().includes('203.0.113.31'); console.log('got ' + m + ' held=' + held); process.exit(0); }); s.bind(7098, '127.0.0.1', () => console.log('ready'));"]);
+    let heard = '';
+    listener.stdout!.on('data', (d: Buffer) => (heard += d.toString()));
+    await waitUntil(() => heard.includes('ready'), 3000, 'the listener to bind');
+    const script = `
+      const { Netlink, AddressReaper } = require(${JSON.stringify(dist)});
+      const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
+      const reaper = new AddressReaper({ netns: ${JSON.stringify(a.netns)} });
+      const link = nl.linkGetSync('eth0').index;
+      nl.addrAddSync({ link, address: '203.0.113.31/32' });
+      reaper.arm([{ link, address: '203.0.113.31/32' }]);
+      reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: 7098 }], { leadMs: 300 });
+      console.log(reaper.pid);
+      setInterval(() => {}, 1000);`;
+    const child = a.spawn(process.execPath, ['-e', script]);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.kill('SIGKILL');
+    await waitUntil(() => heard.includes('got leave from a'), 3000, "the reaper's notification");
+    expect(heard).toContain('held=true'); // told before the delete
+    await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes('203.0.113.31'), 3000, 'the delete after the lead');
+  });
+
+  it('refuses a bad lead time', async () => {
+    const { AddressReaper } = await import('../../lib/index.js');
+    using reaper = new AddressReaper({ netns: a.netns });
+    for (const leadMs of [-1, 1001, Number.NaN, '2' as unknown as number]) {
+      expect(() => reaper.notifyOnDeath(Buffer.from('x'), [{ address: '127.0.0.1', port: 7000 }], { leadMs })).toThrow(/leadMs must be a number of ms in 0\.\.1000/);
+    }
+  });
+
   it('after quit() it deletes nothing: a clean shutdown owns the cleanup', async () => {
     const { child } = await holder(a, ['203.0.113.20/32'], 'quit');
     child.kill('SIGKILL');
