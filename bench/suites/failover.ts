@@ -86,7 +86,8 @@ const FULL: Sizes = {
   addSizes4: [1, 100, 500], addSizes6: [1, 100, 1000], addRounds: 6,
   e2eSizes4: [100, 500], e2eSizes6: [100, 1000], e2eTrials: 3,
   eightIntervals: [10, 100], eightTrials: 10,
-  budgetS: 960,
+  // 4 blocks × 5 rounds: the brief's ≥ 20 trials at every interval (a block takes ~2 min).
+  budgetS: 1100,
 };
 const QUICK: Sizes = {
   slowShards: 2, slowRounds: 1, slowMoveEvery: 0, slowSplitFaults: true,
@@ -677,7 +678,7 @@ function buildResult(r: Collected): SuiteResult {
           id: `${c.tool}.${c.intervalMs}.${scenario}.v${family}.outage`,
           group: `Client outage: ${SCENARIO_TITLES[scenario]}`,
           label: `${configLabel(c)}, IPv${family}`,
-          source: 'client prober (1 ms)',
+          source: 'client prober (0.5 ms)',
           unit: 'outage per trial',
           stats: st,
           note: `p95 ${fmtDur(st.p95 / 1e6)}`,
@@ -715,7 +716,7 @@ function buildResult(r: Collected): SuiteResult {
     }
     sections.push({
       title: 'Side by side: client outage, p50 / **p95** / max in ms (trials)',
-      markdown: `${lines.join('\n')}\n\nOutage: the longest time without a UDP reply, from the last reply before the bench acted until the window's end (the new holder answering plus a settle time of 3 intervals, 30–300 ms), prober stalls taken out (lib/demo/analysis.ts). Probes every 1 ms; a gap is resolved to one prober tick (~1.1 ms).`,
+      markdown: `${lines.join('\n')}\n\nOutage: the longest time without a UDP reply, from the last reply before the bench acted until the window's end (the new holder answering plus a settle time of 3 intervals, 30–300 ms), prober stalls taken out (lib/demo/analysis.ts). UDP probes every 0.5 ms (bench/instruments/prober.c), replies timed by the kernel; a gap is resolved to one probe interval (0.5 ms).`,
     });
   }
 
@@ -949,7 +950,7 @@ function buildResult(r: Collected): SuiteResult {
             id: `eight.vipa.${intervalMs}.${scenario}.v${family}.outage`,
             group: 'Client outage: 8-node vipa cluster',
             label: `${intervalMs} ms, ${SCENARIO_TITLES[scenario]}, IPv${family}`,
-            source: 'client prober (1 ms)',
+            source: 'client prober (0.5 ms)',
             unit: 'outage per trial',
             stats: statsOfMs(ts.map((t) => t.outageMs)),
           });

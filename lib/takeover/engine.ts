@@ -203,10 +203,11 @@ export function unreachableGraceMs(heartbeatIntervalMs: number): number {
  * How long a dead holder's reaper keeps its addresses after telling the peers
  * (native/reaper.h): the next holder adds and announces within it, so clients
  * see no gap; two hosts answer for at most this long. Half an interval, at
- * most 2 ms.
+ * most 5 ms (a takeover on a loaded host takes 1–3 ms from the leave to the
+ * first announcement).
  */
 export function reaperLeadMs(heartbeatIntervalMs: number): number {
-  return Math.min(2, heartbeatIntervalMs / 2);
+  return Math.min(5, heartbeatIntervalMs / 2);
 }
 
 /**
