@@ -597,12 +597,20 @@ export class TakeoverEngine {
 
   // ---- outputs for the caller -------------------------------------------------------
 
-  /** The next time {@link tick} must be called (ms), or undefined when nothing is pending. */
-  nextDeadline(): number | undefined {
+  /**
+   * The next time {@link tick} must be called (ms), or undefined when nothing is pending.
+   *
+   * `now`: the caller's clock when it is ready to wait again, after applying
+   * the last effects. Time spent applying them (adding hundreds of addresses
+   * and announcing them takes tens of ms) is this node working, not frozen:
+   * the freeze reference starts from there. Default: the last input's time.
+   */
+  nextDeadline(now?: number): number | undefined {
+    const ready = now !== undefined && now > this.now ? now : this.now;
     let next = Infinity;
     if (!this.stopped) {
       // A wake-up at least every interval: the reference that reveals a freeze (see run()).
-      if (this.started) next = this.now + this.cluster.timers.heartbeatIntervalMs;
+      if (this.started) next = ready + this.cluster.timers.heartbeatIntervalMs;
       if (this.groups.some((g) => g.state === 'init')) next = Math.min(next, this.graceUntil);
       if (this.verifyUntil > 0) next = Math.min(next, this.verifyUntil);
       if (this.draining) next = Math.min(next, this.draining.until);
@@ -629,8 +637,8 @@ export class TakeoverEngine {
       this.armedDeadline = undefined;
       return undefined;
     }
-    this.armedDeadline = Math.max(next, this.now);
-    return this.armedDeadline;
+    this.armedDeadline = Math.max(next, ready);
+    return Math.max(next, this.now);
   }
 
   /** This node's status of each group, for its heartbeats. */

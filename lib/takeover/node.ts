@@ -468,7 +468,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       this.timer?.stop();
       return;
     }
-    const deadline = this.engine.nextDeadline();
+    const deadline = this.engine.nextDeadline(performance.now());
     if (deadline === undefined) {
       this.timer?.stop();
       return;

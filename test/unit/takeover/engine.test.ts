@@ -400,6 +400,17 @@ describe('late timers and frozen processes', () => {
     expect(announcedAfterWake).toEqual([]);
   });
 
+  it('a takeover that keeps the loop busy for 3.5 intervals (hundreds of addresses) is work, not a freeze', () => {
+    const sim = settled();
+    sim.acquireCostMs.set('b', 35);
+    const t0 = sim.now;
+    sim.hostDown('a');
+    sim.run(200);
+    expect(sim.holders()).toEqual(['b']);
+    expect(sim.transitions('b').filter((t) => t.includes('frozen'))).toEqual([]);
+    expect(sim.events.filter((e) => e.node === 'b' && e.event.type === 'late-timer' && e.event.at >= t0)).toEqual([]);
+  });
+
   it('a frozen holder that nobody replaced resumes after verifying', () => {
     const sim = settled();
     sim.freeze('a', 25); // shorter than the detection time: peers did not take over

@@ -18,6 +18,8 @@ interface SimNode {
   running: boolean;
   started: boolean;
   frozenUntil: number;
+  /** Busy applying effects (the event loop runs nothing else; the heartbeat thread keeps sending). */
+  busyUntil: number;
   nextHeartbeat: number;
   deadline: number | undefined;
   inbox: { at: number; message: PeerMessage }[];
@@ -46,6 +48,8 @@ export class Simulation {
   private readonly leaseMs: number;
   private readonly intervalMs: number;
   private incarnations = 1;
+  /** Time a node's process spends applying an 'acquire' (many addresses): busy, not frozen. */
+  readonly acquireCostMs = new Map<string, number>();
   /** Hosts switched off: their kernels answer nothing. */
   private readonly hostsDown = new Set<string>();
   /** Things that happen at a time outside any engine (a reaper's delete, a probe's answer). */
@@ -67,7 +71,7 @@ export class Simulation {
       cluster,
       detectorFactory: () => new FixedTimeoutDetector({ misses: cluster.timers.missCount, intervalMs: cluster.timers.heartbeatIntervalMs }),
     });
-    const node: SimNode = { id, engine, running: false, started: false, frozenUntil: 0, nextHeartbeat: Infinity, deadline: undefined, inbox: [], digestMatches: true, incarnation: BigInt(this.nodes.size * 1000 + (this.incarnations++)) };
+    const node: SimNode = { id, engine, running: false, started: false, frozenUntil: 0, busyUntil: 0, nextHeartbeat: Infinity, deadline: undefined, inbox: [], digestMatches: true, incarnation: BigInt(this.nodes.size * 1000 + (this.incarnations++)) };
     this.nodes.set(id, node);
     return node;
   }
@@ -188,6 +192,10 @@ export class Simulation {
         continue;
       }
       t = Math.min(t, n.nextHeartbeat);
+      if (n.busyUntil > this.now) {
+        t = Math.min(t, n.busyUntil);
+        continue;
+      }
       if (n.deadline !== undefined) t = Math.min(t, n.deadline);
       for (const m of n.inbox) t = Math.min(t, m.at);
     }
@@ -204,13 +212,17 @@ export class Simulation {
     for (const n of this.nodes.values()) {
       if (!n.running || n.frozenUntil > this.now) continue;
       // As in libuv: expired timers run before pending I/O is read.
-      if (n.deadline !== undefined && n.deadline <= this.now) {
+      if (n.busyUntil <= this.now && n.deadline !== undefined && n.deadline <= this.now) {
         n.deadline = undefined;
         this.apply(n, n.engine.tick(this.now));
       }
-      const due = n.inbox.filter((m) => m.at <= this.now);
-      n.inbox = n.inbox.filter((m) => m.at > this.now);
-      for (const m of due) this.apply(n, n.engine.receive(m.message, this.now));
+      // Input waits while the loop is busy (it stays queued in the socket).
+      while (n.busyUntil <= this.now) {
+        const i = n.inbox.findIndex((m) => m.at <= this.now);
+        if (i < 0) break;
+        const [m] = n.inbox.splice(i, 1);
+        this.apply(n, n.engine.receive(m!.message, this.now));
+      }
       if (n.nextHeartbeat <= this.now) {
         this.broadcast(n, this.heartbeat(n, 'heartbeat'));
         n.nextHeartbeat = this.now + this.intervalMs;
@@ -232,7 +244,9 @@ export class Simulation {
   }
 
   private apply(n: SimNode, effects: Effect[]): void {
+    let busyMs = 0;
     for (const effect of effects) {
+      if (effect.type === 'acquire') busyMs += this.acquireCostMs.get(n.id) ?? 0;
       this.effects.push({ node: n.id, at: this.now, effect });
       switch (effect.type) {
         case 'acquire':
@@ -282,7 +296,8 @@ export class Simulation {
         }
       }
     }
-    n.deadline = n.running ? n.engine.nextDeadline() : undefined;
+    if (busyMs > 0) n.busyUntil = Math.max(n.busyUntil, this.now + busyMs);
+    n.deadline = n.running ? n.engine.nextDeadline(this.now + busyMs) : undefined;
   }
 
   private expireLeases(): void {
