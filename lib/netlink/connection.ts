@@ -74,7 +74,10 @@ export class NetlinkConnection {
   readonly socket: NativeSocket;
   /** Reused request buffer: requests are encoded here, then sent. */
   readonly writer = new MessageWriter();
-  private readonly receiveBuffer = Buffer.alloc(RECEIVE_BUFFER_BYTES);
+  private readonly receiveMemory = new ArrayBuffer(RECEIVE_BUFFER_BYTES);
+  private readonly receiveBuffer = Buffer.from(this.receiveMemory);
+  /** The receive buffer as host-order (little-endian) 32-bit words: the ack reader's view (message starts are 4-aligned). */
+  private readonly receiveWords = new Int32Array(this.receiveMemory);
   private seq: number;
   private readonly exchanges = new Map<number, Exchange>();
   private reading = false;
@@ -194,8 +197,10 @@ export class NetlinkConnection {
    */
   requestSync(op: string, firstSeq: number, count: number, buffer: Buffer = this.writer.buffer, length: number = this.writer.length): FailedAcks | undefined {
     this.ensureOpen(op);
-    this.socket.send(buffer, 0, length);
+    if (length === buffer.length) this.socket.send(buffer);
+    else this.socket.send(buffer, 0, length);
     const b = this.receiveBuffer;
+    const words = this.receiveWords;
     let failed: FailedAcks | undefined;
     let remaining = count;
     let deadline = 0;
@@ -206,13 +211,16 @@ export class NetlinkConnection {
         n = this.socket.recv(b, Math.max(0, deadline - Date.now()));
         if (n < 0) throw new VipaError({ errno: 110 /* ETIMEDOUT */, syscall: 'recvfrom', op });
       }
+      // Header fields read as words (one typed-array load each): nlmsg_len, type | flags << 16, seq, pid, then the error code.
       let o = 0;
       while (o + NLMSG_HDRLEN <= n) {
-        const len = messageLengthAt(b, o, n);
-        const index = (b.readUInt32LE(o + 8) - firstSeq) >>> 0;
-        if (index < count && b.readUInt16LE(o + 4) === NLMSG_ERROR) {
+        const w = o >> 2;
+        const len = words[w]! >>> 0;
+        if (len < NLMSG_HDRLEN || o + len > n) messageLengthAt(b, o, n); // throws the DecodeError
+        const index = (words[w + 2]! - firstSeq) >>> 0;
+        if (index < count && (words[w + 1]! & 0xffff) === NLMSG_ERROR) {
           // An ack of ours: a 0 costs nothing; an error is decoded with its extended ack.
-          if (len < ACK_LEN || b.readInt32LE(o + NLMSG_HDRLEN) !== 0) {
+          if (len < ACK_LEN || words[w + 4] !== 0) {
             const ack = decodeAck(messageAt(b, o, len));
             if (ack.errno !== 0) (failed ??= new Map()).set(index, ack);
           }
@@ -222,7 +230,7 @@ export class NetlinkConnection {
         }
         o += align4(len);
       }
-      checkDatagramEnd(o, n);
+      if (o !== n) checkDatagramEnd(o, n);
     }
     return failed;
   }

@@ -244,8 +244,10 @@ function scriptedConnection(datagrams: Buffer[]): { conn: NetlinkConnection; sen
     },
   };
   // Without the constructor, which opens a native socket.
+  const memory = new ArrayBuffer(65536);
   const conn = Object.assign(Object.create(NetlinkConnection.prototype) as NetlinkConnection, {
-    socket, writer: new MessageWriter(), receiveBuffer: Buffer.alloc(65536), seq: 1, exchanges: new Map(), reading: false, closed: false,
+    socket, writer: new MessageWriter(), receiveMemory: memory, receiveBuffer: Buffer.from(memory), receiveWords: new Int32Array(memory),
+    seq: 1, exchanges: new Map(), reading: false, closed: false,
   });
   return { conn, sent };
 }
