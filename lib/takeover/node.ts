@@ -420,11 +420,11 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
             statusChanged = true;
             break;
           case 'send-release':
-            this.transport?.sendRelease(effect.group, effect.target, effect.pinned);
+            this.transport?.sendRelease(effect.group, effect.target, effect.pinned, this.meshStatus());
             statusChanged = true;
             break;
           case 'send-move-request':
-            this.transport?.sendMoveRequest(effect.group, effect.target);
+            this.transport?.sendMoveRequest(effect.group, effect.target, this.meshStatus());
             break;
           case 'send-leave':
             this.transport?.sendLeave(this.meshStatus());

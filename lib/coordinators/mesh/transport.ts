@@ -200,13 +200,21 @@ export class MeshTransport {
     this.urgent((h) => ({ type: 'heartbeat', ...h, ...this.statusBody() }));
   }
 
-  /** Tells every peer this node released `group` (to `target`, or to nobody). */
-  sendRelease(group: number, target: string | undefined, pinned: boolean): void {
+  /**
+   * Tells every peer this node released `group` (to `target`, or to nobody).
+   * `status`: this node's status after the release; the heartbeats queued
+   * after the message carry it. Without it they would repeat the status
+   * from before ("holding"), and a peer that took the group over on the
+   * release would see a split brain and give it back.
+   */
+  sendRelease(group: number, target: string | undefined, pinned: boolean, status?: MeshStatus): void {
+    if (status) this.status = status;
     this.urgent((h) => ({ type: 'release', ...h, group, target, pinned }));
   }
 
-  /** Asks the holder to hand `group` to `target` (sent to every peer; only the holder acts). */
-  sendMoveRequest(group: number, target: string): void {
+  /** Asks the holder to hand `group` to `target` (sent to every peer; only the holder acts). `status` as for {@link sendRelease}. */
+  sendMoveRequest(group: number, target: string, status?: MeshStatus): void {
+    if (status) this.status = status;
     this.urgent((h) => ({ type: 'move-request', ...h, group, target }));
   }
 

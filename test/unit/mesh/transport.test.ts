@@ -1,0 +1,55 @@
+/**
+ * MeshTransport on loopback (no privileges): what the native sender thread
+ * sends after an urgent message.
+ */
+import dgram from 'node:dgram';
+import { describe, expect, it } from 'vitest';
+import { Keyring } from '../../../lib/coordinators/mesh/auth.js';
+import { MeshTransport, type MeshStatus } from '../../../lib/coordinators/mesh/transport.js';
+import { decodeMeshMessage, type MeshMessage } from '../../../lib/coordinators/mesh/wire.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const status = (s: 'holding' | 'releasing' | 'standby'): MeshStatus => ({ health: 'healthy', groups: [{ index: 0, status: s, pinned: false, priority: 255 }] });
+
+describe('MeshTransport', () => {
+  it('after a release, the queued heartbeats carry the status given with it, never the old "holding"', async () => {
+    const peer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+    const received: { at: number; message: MeshMessage }[] = [];
+    peer.on('message', (bytes) => received.push({ at: performance.now(), message: decodeMeshMessage(bytes) }));
+    const selfSocket = dgram.createSocket('udp4');
+    await new Promise<void>((r) => selfSocket.bind(0, '127.0.0.1', () => r()));
+    const self = { id: 'a', address: '127.0.0.1', port: selfSocket.address().port };
+    const transport = new MeshTransport({
+      self,
+      peers: [{ id: 'b', address: '127.0.0.1', port: peer.address().port }],
+      keyring: new Keyring([{ id: 1, key: Buffer.alloc(32, 3) }], 1),
+      configDigest: Buffer.alloc(16, 7),
+      intervalMs: 1,
+      onMessage: () => {},
+      onUnreachable: () => {},
+      onStarved: () => {},
+      staleAfterMs: 2,
+    });
+    try {
+      await transport.start(selfSocket);
+      transport.setStatus(status('holding'));
+      await sleep(30);
+      const releasedAt = performance.now();
+      transport.sendRelease(0, 'b', false, status('releasing'));
+      await sleep(30);
+      const after = received.filter((r) => r.at >= releasedAt).map((r) => r.message);
+      const releaseIndex = after.findIndex((m) => m.type === 'release');
+      expect(releaseIndex).toBeGreaterThanOrEqual(0);
+      const heartbeatsAfter = after.slice(releaseIndex + 1).filter((m) => m.type === 'heartbeat');
+      expect(heartbeatsAfter.length).toBeGreaterThan(5);
+      expect(heartbeatsAfter.map((m) => (m.type === 'heartbeat' ? m.groups[0]!.status : '')).filter((s) => s !== 'releasing')).toEqual([]);
+      // Sequence numbers keep increasing across the urgent message.
+      const seqs = after.map((m) => m.seq);
+      expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)).toBe(true);
+    } finally {
+      transport.close();
+      peer.close();
+    }
+  });
+});
