@@ -11,6 +11,8 @@ export {
   type NetlinkOptions,
   type AddressBatchItem,
   type AddressBatchResult,
+  type PreparedAddrBatch,
+  type PreparedAddrBatchOutcome,
 } from './netlink/netlink.js';
 export {
   VIPA_PROTO,
