@@ -39,6 +39,12 @@ export interface NativeSocket {
   send(buffer: Buffer, offset?: number, length?: number): number;
   /** One datagram into `buffer`; its length, or -1 when nothing came within `timeoutMs`. */
   recv(buffer: Buffer, timeoutMs: number): number;
+  /**
+   * Like {@link recv}, then every datagram already queued, back to back and
+   * each zero-padded to 4 bytes, while at least `reserve` bytes stay free;
+   * the total length, or -1 when nothing came within `timeoutMs`.
+   */
+  recvMany(buffer: Buffer, timeoutMs: number, reserve: number): number;
   /** Reads on the event loop: `onData(length)` per datagram, `onData(-errno)` per receive error. */
   startReading(buffer: Buffer, onData: (lengthOrError: number) => void): void;
   stopReading(): void;

@@ -1,5 +1,8 @@
 #include "socket.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
@@ -50,6 +53,7 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceMethod<&Socket::Close>("close"),
                          InstanceMethod<&Socket::SetBufferSizes>("setBufferSizes"),
                          InstanceMethod<&Socket::SetFilter>("setFilter"),
+                         InstanceMethod<&Socket::RecvMany>("recvMany"),
                          InstanceAccessor<&Socket::GetFd>("fd"),
                          InstanceAccessor<&Socket::GetPortId>("portId"),
                      });
@@ -237,6 +241,37 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
     if (ready < 0) throw MakeSystemError(env, errno, "poll", op_.c_str());
     if (ready == 0) return Napi::Number::New(env, -1);
   }
+}
+
+// recvMany(buffer, timeoutMs, reserve) -> bytes: like recv(), then reads
+// every further datagram already queued (MSG_DONTWAIT) into the same buffer,
+// back to back, each padded with zeroes to a multiple of 4 bytes (netlink
+// messages are 4-aligned, so the result parses as one message stream), as
+// long as at least `reserve` bytes are free (the largest datagram expected):
+// a burst of acks costs one call instead of one per ack.
+Napi::Value Socket::RecvMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value first = Recv(info);
+  double n = first.As<Napi::Number>().DoubleValue();
+  if (n < 0) return first;
+  Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+  size_t reserve = info.Length() > 2 ? static_cast<size_t>(std::max(0.0, info[2].ToNumber().DoubleValue())) : buf.Length();
+  if (reserve == 0) reserve = 1;
+  size_t off = static_cast<size_t>(n);
+  for (;;) {
+    size_t aligned = (off + 3) & ~static_cast<size_t>(3);
+    if (aligned > buf.Length() || buf.Length() - aligned < reserve) break;
+    ssize_t r = ::recv(fd_.Get(), buf.Data() + aligned, buf.Length() - aligned, MSG_DONTWAIT | MSG_TRUNC);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      throw MakeSystemError(env, errno, "recvfrom", op_.c_str());
+    }
+    if (static_cast<size_t>(r) > buf.Length() - aligned) throw MakeSystemError(env, EMSGSIZE, "recvfrom", op_.c_str());
+    std::memset(buf.Data() + off, 0, aligned - off);
+    off = aligned + static_cast<size_t>(r);
+  }
+  return Napi::Number::New(env, static_cast<double>(off));
 }
 
 // startReading(buffer, callback): callback(length) per datagram read into

@@ -6,6 +6,8 @@
 //   namespace (see netns.h).
 // - send(buf): one datagram. recv(buf, timeoutMs): one datagram into a caller
 //   buffer, waiting with poll(2) at most timeoutMs (the synchronous hot path).
+// - recvMany(buf, timeoutMs, reserve): recv, then every datagram already
+//   queued, back to back and 4-aligned, while `reserve` bytes remain free.
 // - setFilter(buf): replaces a packet socket's BPF filter (pausing a receive
 //   socket with a drop-all filter costs nothing, closing it waits for RCU).
 // - startReading(buf, cb): a uv_poll_t on the Node event loop; on readability
@@ -53,6 +55,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value SetBufferSizes(const Napi::CallbackInfo& info);
   Napi::Value SetFilter(const Napi::CallbackInfo& info);
+  Napi::Value RecvMany(const Napi::CallbackInfo& info);
   void AttachFilter(Napi::Env env, Napi::Value filter);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetPortId(const Napi::CallbackInfo& info);

@@ -37,7 +37,13 @@ export interface ConnectionOptions {
 const SYNC_TIMEOUT_MS = 10_000;
 /** Datagrams read at once on the async path before yielding to the event loop. */
 const ASYNC_READ_BUDGET = 16;
-const RECEIVE_BUFFER_BYTES = 64 * 1024;
+const RECEIVE_BUFFER_BYTES = 256 * 1024;
+/**
+ * The largest datagram the kernel sends on a request socket: dump replies are
+ * built in skbs of at most 32 KiB (netlink_dump). requestSync reads queued
+ * acks back to back while this much of the buffer is free.
+ */
+const MAX_DATAGRAM_BYTES = 32 * 1024 + 4096;
 
 /** An exchange in progress: `count` requests with consecutive sequence numbers. */
 interface Exchange {
@@ -205,10 +211,11 @@ export class NetlinkConnection {
     let remaining = count;
     let deadline = 0;
     while (remaining > 0) {
-      let n = this.socket.recv(b, 0);
+      // Every ack already queued in one call (rtnetlink acks inside sendto): one crossing into the addon, not one per ack.
+      let n = this.socket.recvMany(b, 0, MAX_DATAGRAM_BYTES);
       if (n < 0) {
         deadline ||= Date.now() + SYNC_TIMEOUT_MS;
-        n = this.socket.recv(b, Math.max(0, deadline - Date.now()));
+        n = this.socket.recvMany(b, Math.max(0, deadline - Date.now()), MAX_DATAGRAM_BYTES);
         if (n < 0) throw new VipaError({ errno: 110 /* ETIMEDOUT */, syscall: 'recvfrom', op });
       }
       // Header fields read as words (one typed-array load each): nlmsg_len, type | flags << 16, seq, pid, then the error code.
