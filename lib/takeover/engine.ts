@@ -22,6 +22,11 @@
  * - Two holders (split brain after a partition) resolve deterministically:
  *   a pinned holder (operator move) first, then priority, then node id; the
  *   loser releases, the winner re-announces at once.
+ * - A holder that goes silent is probed (ARP / DAD NS) just before its
+ *   deadline by the member that would take over: if its host still answers
+ *   for the address, its process died or froze and its reaper will hand over
+ *   (leave first, delete a moment later), so the takeover waits for that
+ *   leave, for its port's ICMP error plus a short grace, or for a bound.
  * - A tick that fires far later than planned means this process was frozen
  *   or starved: peers' silence proves nothing, so the node resets its
  *   failure detectors, stops announcing and re-verifies for one detection
