@@ -632,6 +632,12 @@ function stubbedNetlink(vipa: Vipa, nl: VipaNetlink, add: Buffer, del: Buffer): 
   }
   (conn.socket as { close(): void }).close();
   let seq = 0;
+  const recv = (b: Buffer): number => {
+    ack.copy(b);
+    b.writeUInt32LE(seq, 8); // nlmsg_seq of the ack
+    b.writeUInt32LE(seq, 28); // and of the echoed request header
+    return ack.length;
+  };
   conn.socket = {
     fd: -1,
     portId: 0,
@@ -639,15 +645,8 @@ function stubbedNetlink(vipa: Vipa, nl: VipaNetlink, add: Buffer, del: Buffer): 
       seq = b.readUInt32LE(o + 8);
       return l;
     },
-    recv(b: Buffer) {
-      ack.copy(b);
-      b.writeUInt32LE(seq, 8); // nlmsg_seq of the ack
-      b.writeUInt32LE(seq, 28); // and of the echoed request header
-      return ack.length;
-    },
-    recvMany(b: Buffer) {
-      return this.recv(b); // one request in flight: its ack is all there is
-    },
+    recv,
+    recvMany: recv, // one request in flight: its ack is all there is
     startReading() {
       throw new Error('stubbed socket: acks are always ready');
     },
