@@ -29,6 +29,7 @@ import { monotonicMs } from '../../lib/demo/probe-wire.js';
 import type { BenchLan } from './failover-lan.js';
 import type { KeepalivedCluster } from './keepalived.js';
 import { readCpu } from './proc-cpu.js';
+import { NoGate, type QuietGate } from './quiet-gate.js';
 import type { BenchVipaCluster, HolderChange, LogMark } from './vipa-cluster.js';
 
 export type Tool = 'vipa' | 'keepalived';
@@ -178,7 +179,11 @@ export class TrialRunner {
   /** Trials whose cluster had to be restarted, and restarts that failed. */
   recoveries = 0;
 
-  constructor(private readonly c: Contender) {}
+  /** `gate`: shared by clusters that run at once (see quiet-gate.ts); none by default. */
+  constructor(
+    private readonly c: Contender,
+    private readonly gate: QuietGate = new NoGate(),
+  ) {}
 
   async rounds(o: RoundOptions): Promise<void> {
     for (let r = 0; r < o.rounds; r++) {
@@ -255,9 +260,11 @@ export class TrialRunner {
 
   /** A window with no fault, as long as a handoff trial's: the measurement's own floor. */
   private async baseline(block: string): Promise<void> {
-    const t0 = monotonicMs();
-    await sleep(settleMs(this.c.intervalMs) + 10);
-    const end = monotonicMs();
+    const { t0, end } = await this.gate.shortTrial(async () => {
+      const t0 = monotonicMs();
+      await sleep(settleMs(this.c.intervalMs) + 10);
+      return { t0, end: monotonicMs() };
+    });
     await this.record('baseline', block, t0, end, { unexpectedTakeovers: 0, timedOut: false, unsettled: false });
   }
 
@@ -265,22 +272,41 @@ export class TrialRunner {
   private async faultCycle(scenario: Fault, block: string): Promise<void> {
     const { c, home } = this;
     const mark = c.mark();
-    const t0 = monotonicMs();
     let stopping: Promise<void> | undefined;
+    const window = async (act: () => void) => {
+      const t0 = monotonicMs();
+      act();
+      let timedOut = false;
+      try {
+        await c.lan.waitForResponder((r) => r !== home, t0, this.faultTimeoutMs());
+      } catch {
+        timedOut = true;
+      }
+      await sleep(settleMs(c.intervalMs));
+      return { t0, end: monotonicMs(), timedOut };
+    };
+    let t0: number;
+    let end: number;
+    let timedOut: boolean;
     if (scenario === 'host-dies') {
-      c.lan.linkDown(home);
-      c.kill(home);
-    } else if (scenario === 'process-dies') c.kill(home);
-    else stopping = c.terminate(home);
-    let timedOut = false;
-    try {
-      await c.lan.waitForResponder((r) => r !== home, t0, this.faultTimeoutMs());
-    } catch {
-      timedOut = true;
+      // A long window (detection): only the kill and the exit after it keep the other clusters' short trials out.
+      let started!: Promise<{ t0: number; end: number; timedOut: boolean }>;
+      await this.gate.heavyOp(() => {
+        started = window(() => {
+          c.lan.linkDown(home);
+          c.kill(home);
+        });
+      }, 30);
+      ({ t0, end, timedOut } = await started);
+    } else {
+      ({ t0, end, timedOut } = await this.gate.shortTrial(() =>
+        window(() => {
+          if (scenario === 'process-dies') c.kill(home);
+          else stopping = c.terminate(home);
+        }),
+      ));
     }
-    await sleep(settleMs(c.intervalMs));
-    const end = monotonicMs();
-    await (stopping ?? c.reap(home));
+    await this.gate.heavyOp(() => stopping ?? c.reap(home));
     // The dead holder's addresses: vipa's reaper deletes them when the daemon dies; keepalived leaves them.
     let left = c.lan.heldAddresses(home, c.addresses).length;
     for (let i = 0; i < 20 && left > 0 && scenario !== 'graceful'; i++) {
@@ -297,8 +323,10 @@ export class TrialRunner {
     }
 
     // The home returns, as a rebooted host: without the addresses a killed keepalived left on it.
-    c.lan.deleteAddresses(home, c.addresses);
-    if (scenario === 'host-dies') c.lan.linkUp(home);
+    await this.gate.heavyOp(() => {
+      c.lan.deleteAddresses(home, c.addresses);
+      if (scenario === 'host-dies') c.lan.linkUp(home);
+    });
     await this.givebackTrial(block, end);
   }
 
@@ -308,7 +336,7 @@ export class TrialRunner {
     const r0 = monotonicMs();
     let timedOut = false;
     try {
-      await c.start(home);
+      await this.gate.heavyOp(() => c.start(home));
       await c.lan.waitForResponder(home, r0, this.faultTimeoutMs());
     } catch {
       timedOut = true;
@@ -331,16 +359,18 @@ export class TrialRunner {
     for (const target of [this.backup, this.home]) {
       const { c } = this;
       const mark = c.mark();
-      const t0 = monotonicMs();
-      let timedOut = false;
-      try {
-        await c.move(target);
-        await c.lan.waitForResponder(target, t0, this.faultTimeoutMs());
-      } catch {
-        timedOut = true;
-      }
-      await sleep(settleMs(c.intervalMs));
-      const end = monotonicMs();
+      const { t0, end, timedOut } = await this.gate.shortTrial(async () => {
+        const t0 = monotonicMs();
+        let timedOut = false;
+        try {
+          await c.move(target);
+          await c.lan.waitForResponder(target, t0, this.faultTimeoutMs());
+        } catch {
+          timedOut = true;
+        }
+        await sleep(settleMs(c.intervalMs));
+        return { t0, end: monotonicMs(), timedOut };
+      });
       const changes = c.transitionsSince(mark);
       const unexpectedTakeovers = this.unexpected(changes, target);
       const unsettled = !this.settled(target);
@@ -356,6 +386,10 @@ export class TrialRunner {
 
   /** Back to the starting state from anywhere: every daemon killed, addresses deleted, links up, daemons started, home holding. */
   async recover(): Promise<void> {
+    await this.gate.heavyOp(() => this.restartAll());
+  }
+
+  private async restartAll(): Promise<void> {
     const { c, home } = this;
     this.recoveries++;
     for (const id of c.nodes) {

@@ -37,6 +37,7 @@ import { CpuHogs } from '../lib/busy.js';
 import { BenchLan, VIP4_CIDR, VIP6_CIDR } from '../lib/failover-lan.js';
 import { keepalivedContender, measureCpu, TrialRunner, vipaContender, type Anomaly, type Contender, type Fault, type Scenario, type Tool, type TrialResult } from '../lib/failover-trials.js';
 import { Floor } from '../lib/floor.js';
+import { QuietGate } from '../lib/quiet-gate.js';
 import { assertPrivateNetns, readSysctl } from '../lib/host.js';
 import { KeepalivedCluster, keepalivedVersion } from '../lib/keepalived.js';
 import { AddressWatch, AnnounceWatch } from '../lib/scale-watch.js';
@@ -299,12 +300,12 @@ export const suite: Suite = {
     await sleep(1000);
     const idleBusy = busyShare(idleFrom, readCpuTimes());
 
-    const runConfig = async (c: Contender, block: string, rounds: number, moveEvery: number, faults?: Fault[]) => {
+    const runConfig = async (c: Contender, block: string, rounds: number, moveEvery: number, faults?: Fault[], gate?: QuietGate) => {
       const label = configLabel(c);
       const from = readCpuTimes();
       const usage = await measureCpu(c, sizes.cpuWindowMs);
       c.nodes.forEach((node, i) => cpu.push({ tool: c.tool, intervalMs: c.intervalMs, node, role: i === 0 ? 'holder (home)' : `backup ${i}`, msPerS: usage.get(node)! }));
-      const runner = new TrialRunner(c);
+      const runner = new TrialRunner(c, gate);
       try {
         await runner.rounds({ rounds, moveEvery, block, log: ctx.log, ...(faults ? { faults } : {}) });
       } finally {
@@ -319,6 +320,8 @@ export const suite: Suite = {
       // ---- 1 s intervals: timer-bound, concurrent shards -------------------------------
       await phase('scenarios at 1 s (concurrent shards)', async () => {
         const shards: Promise<void>[] = [];
+        // One gate for the concurrent clusters: no daemon start or kill in one while another measures a short window.
+        const gate = new QuietGate();
         for (const tool of ['vipa', 'keepalived'] as const) {
           for (let s = 0; s < sizes.slowShards; s++) {
             shards.push((async () => {
@@ -326,7 +329,7 @@ export const suite: Suite = {
               const c = track(await contenderFor(tool, lan, SLOW_MS, HOLDERS, [VIP4_CIDR], [VIP6_CIDR]));
               const faults = sizes.slowSplitFaults ? (['host-dies', 'process-dies', 'graceful'] as const).filter((_, i) => i % sizes.slowShards === s) : undefined;
               const moveEvery = sizes.slowSplitFaults ? (s === sizes.slowShards - 1 ? 1 : 0) : sizes.slowMoveEvery;
-              await runConfig(c, `shard ${s + 1}`, sizes.slowRounds, moveEvery, faults);
+              await runConfig(c, `shard ${s + 1}`, sizes.slowRounds, moveEvery, faults, gate);
               await release(c);
               await release(lan);
             })());
