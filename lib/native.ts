@@ -120,8 +120,12 @@ export interface NativeHeartbeatSender {
   push(buffers: Uint8Array[]): number;
   /** Empties the queue; returns how many were dropped. */
   clear(): number;
-  /** Sends one datagram to every peer from the calling thread; errno per peer, 0 = sent. */
-  sendNow(buffer: Uint8Array): number[];
+  /**
+   * Sends one datagram to every peer from the calling thread; errno per peer,
+   * 0 = sent. With `replacement`, the queue is dropped before and refilled
+   * after, atomically for the sender thread.
+   */
+  sendNow(buffer: Uint8Array, replacement?: Uint8Array[]): number[];
   stop(): void;
   ref(): void;
   unref(): void;

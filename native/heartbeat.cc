@@ -367,6 +367,7 @@ void HeartbeatSender::Tick(uint64_t expirations, int64_t now_ns) {
     return;
   }
 
+  std::lock_guard<std::mutex> send_lock(send_mu_);  // until the popped heartbeat is sent
   bool popped = false;
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
@@ -526,32 +527,44 @@ void HeartbeatSender::RequireOpen(Napi::Env env, const char* syscall) {
 
 // push(buffers: Buffer[]) -> datagrams queued afterwards. All or nothing:
 // RangeError when they do not all fit.
-Napi::Value HeartbeatSender::Push(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireOpen(env, "send");
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "push(buffers): buffers must be an array of Buffers");
-  Napi::Array list = info[0].As<Napi::Array>();
+// The datagrams of a JS array of Buffers (copied later, under the lock);
+// TypeError/RangeError naming the bad element.
+static std::vector<std::pair<const uint8_t*, size_t>> DatagramList(Napi::Env env, Napi::Value value, const char* what) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string(what) + ": buffers must be an array of Buffers");
+  Napi::Array list = value.As<Napi::Array>();
   std::vector<std::pair<const uint8_t*, size_t>> datagrams;
   datagrams.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); i++) {
     Napi::Value v = list.Get(i);
-    if (!v.IsBuffer()) throw Napi::TypeError::New(env, "push(buffers): buffers[" + std::to_string(i) + "] is not a Buffer");
+    if (!v.IsBuffer()) throw Napi::TypeError::New(env, std::string(what) + ": buffers[" + std::to_string(i) + "] is not a Buffer");
     Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
-    if (b.Length() > kMaxDatagram) {
-      throw Napi::RangeError::New(env, "push(buffers): buffers[" + std::to_string(i) + "] is " + std::to_string(b.Length()) +
-                                           " bytes, more than a UDP datagram holds (" + std::to_string(kMaxDatagram) + ")");
+    if (b.Length() > HeartbeatSender::kMaxDatagram) {
+      throw Napi::RangeError::New(env, std::string(what) + ": buffers[" + std::to_string(i) + "] is " + std::to_string(b.Length()) +
+                                           " bytes, more than a UDP datagram holds (" + std::to_string(HeartbeatSender::kMaxDatagram) + ")");
     }
     datagrams.emplace_back(b.Data(), b.Length());
   }
-  std::lock_guard<std::mutex> lock(queue_mu_);
+  return datagrams;
+}
+
+// Appends to the queue; RangeError past its capacity. Caller holds queue_mu_.
+void HeartbeatSender::Enqueue(Napi::Env env, const std::vector<std::pair<const uint8_t*, size_t>>& datagrams, const char* what) {
   if (queue_count_ + datagrams.size() > kQueueCapacity) {
-    throw Napi::RangeError::New(env, "push(buffers): the queue holds at most " + std::to_string(kQueueCapacity) + " datagrams; " +
+    throw Napi::RangeError::New(env, std::string(what) + ": the queue holds at most " + std::to_string(kQueueCapacity) + " datagrams; " +
                                          std::to_string(queue_count_) + " queued, " + std::to_string(datagrams.size()) + " pushed");
   }
   for (const auto& d : datagrams) {
     slots_[(queue_head_ + queue_count_) % kQueueCapacity].assign(d.first, d.first + d.second);
     queue_count_++;
   }
+}
+
+Napi::Value HeartbeatSender::Push(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RequireOpen(env, "send");
+  auto datagrams = DatagramList(env, info.Length() > 0 ? info[0] : env.Undefined(), "push(buffers)");
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  Enqueue(env, datagrams, "push(buffers)");
   return Napi::Number::New(env, static_cast<double>(queue_count_));
 }
 
@@ -563,10 +576,14 @@ Napi::Value HeartbeatSender::Clear(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(removed));
 }
 
-// sendNow(buffer) -> errno per peer (0 = sent), sent from the calling thread
-// at once. Per-peer failures are returned, not thrown: one unreachable peer
-// must not keep a leave message from the others. Asynchronous errors of
-// earlier datagrams go to onEvent, as they do from the thread.
+// sendNow(buffer[, replacement]) -> errno per peer (0 = sent), sent from the
+// calling thread at once. With `replacement` (an array of Buffers) the queue
+// is dropped first and refilled with it after the send, atomically for the
+// sender thread (send_mu_): what it sends next is the first replacement, and
+// it never finds the queue empty in between. Per-peer failures are returned,
+// not thrown: one unreachable peer must not keep a leave message from the
+// others. Asynchronous errors of earlier datagrams go to onEvent, as they do
+// from the thread.
 Napi::Value HeartbeatSender::SendNow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "send");
@@ -575,6 +592,19 @@ Napi::Value HeartbeatSender::SendNow(const Napi::CallbackInfo& info) {
   if (buf.Length() > kMaxDatagram) {
     throw Napi::RangeError::New(env, "sendNow(buffer): " + std::to_string(buf.Length()) + " bytes, more than a UDP datagram holds (" +
                                          std::to_string(kMaxDatagram) + ")");
+  }
+  bool replace = info.Length() > 1 && !info[1].IsUndefined();
+  std::vector<std::pair<const uint8_t*, size_t>> replacement;
+  if (replace) {
+    replacement = DatagramList(env, info[1], "sendNow(buffer, replacement)");
+    if (replacement.size() > kQueueCapacity) {
+      throw Napi::RangeError::New(env, "sendNow(buffer, replacement): the queue holds at most " + std::to_string(kQueueCapacity) + " datagrams");
+    }
+  }
+  std::lock_guard<std::mutex> send_lock(send_mu_);
+  if (replace) {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    queue_count_ = 0;
   }
   Napi::Array result = Napi::Array::New(env, peers_.size());
   for (size_t i = 0; i < peers_.size(); i++) {
@@ -587,6 +617,10 @@ Napi::Value HeartbeatSender::SendNow(const Napi::CallbackInfo& info) {
     }
     (err == 0 ? sent_ : send_errors_).fetch_add(1, std::memory_order_relaxed);
     result.Set(static_cast<uint32_t>(i), Napi::Number::New(env, err));
+  }
+  if (replace) {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    Enqueue(env, replacement, "sendNow(buffer, replacement)");  // fits: the queue was emptied above
   }
   return result;
 }

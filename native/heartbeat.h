@@ -30,7 +30,7 @@
 // JS API (see lib/native.ts NativeHeartbeatSender):
 //   new HeartbeatSender({ peers: [{ address, port }], intervalUs, netns?,
 //                         bindAddress?, dscp?, realtime?, onEvent })
-//   push(buffers[]) -> queued, clear() -> removed, sendNow(buffer) -> errno[]
+//   push(buffers[]) -> queued, clear() -> removed, sendNow(buffer[, replacement[]]) -> errno[]
 //   stop(), ref(), unref(), queued, capacity, stats
 #pragma once
 
@@ -107,6 +107,7 @@ class HeartbeatSender : public Napi::ObjectWrap<HeartbeatSender> {
   Napi::Value Push(const Napi::CallbackInfo& info);
   Napi::Value Clear(const Napi::CallbackInfo& info);
   Napi::Value SendNow(const Napi::CallbackInfo& info);
+  void Enqueue(Napi::Env env, const std::vector<std::pair<const uint8_t*, size_t>>& datagrams, const char* what);
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value RefLoop(const Napi::CallbackInfo& info);
   Napi::Value UnrefLoop(const Napi::CallbackInfo& info);
@@ -128,6 +129,12 @@ class HeartbeatSender : public Napi::ObjectWrap<HeartbeatSender> {
   // slot (allocating on the JS thread at most); the thread swaps the slot
   // with its own buffer, so it neither copies nor allocates.
   std::mutex queue_mu_;
+  // Held by the thread from popping a heartbeat until it is sent, and by
+  // sendNow(urgent, replacement) around dropping the queue, sending and
+  // refilling: no queued heartbeat goes out between the two, and none
+  // signed before an urgent message goes out after it. Taken before
+  // queue_mu_.
+  std::mutex send_mu_;
   std::vector<std::vector<uint8_t>> slots_;
   size_t queue_head_ = 0;
   size_t queue_count_ = 0;

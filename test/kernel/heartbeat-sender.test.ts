@@ -381,6 +381,34 @@ describe.skipIf(skipKernelTests())('HeartbeatSender in network namespaces', () =
     expect(() => sender.sendNow(Buffer.alloc(65508))).toThrow(RangeError);
   });
 
+  test('sendNow with a replacement: nothing queued before it goes out after it, and the thread never runs dry', async () => {
+    const { receiver, port } = await receive();
+    const sender = open({ peers: [{ address: B4, port }], intervalMs: 1, bindAddress: A4 });
+    let starved = 0;
+    sender.on('starved', () => starved++);
+    // Many urgent sends while the thread ticks every millisecond; the queue never empties.
+    const old = (round: number) => heartbeats(round * 1000, 20);
+    const fresh = (round: number) => heartbeats(round * 1000 + 500, 20);
+    for (let round = 0; round < 30; round++) {
+      sender.refill(old(round));
+      await sleep(2);
+      expect(sender.sendNow(Buffer.from(`urgent-${round}`), fresh(round))).toEqual([]);
+      await sleep(2);
+    }
+    expect(starved).toBe(0);
+    await sleep(60); // the rest drains
+    const payloads = receiver.payloads;
+    for (let round = 0; round < 30; round++) {
+      const at = payloads.indexOf(`urgent-${round}`);
+      expect(at).toBeGreaterThanOrEqual(0);
+      const stale = new Set(old(round).map(String));
+      expect(payloads.slice(at + 1).filter((p) => stale.has(p))).toEqual([]); // signed before, never sent after
+      expect(payloads.slice(at + 1, at + 2)).toEqual([`hb-${round * 1000 + 500}`]); // the replacement comes next
+    }
+    expect(() => sender.sendNow(Buffer.from('x'), 'nope' as unknown as Buffer[])).toThrow(TypeError);
+    expect(() => sender.sendNow(Buffer.from('x'), [Buffer.alloc(65508)])).toThrow(/replacement.*buffers\[0\] is 65508 bytes/);
+  });
+
   test('dscp marks IPv4 TOS and IPv6 traffic class; both families from one sender', async () => {
     const port = nextPort++;
     const rules = (family: 'ip' | 'ip6'): string => `add rule inet vipa_dscp input udp dport ${port} ${family} dscp cs6 counter`;

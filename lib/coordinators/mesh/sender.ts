@@ -273,12 +273,24 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> impleme
    * the queue: for leave and release messages that must not wait a tick.
    * One peer's failure does not stop the others; VipaError EBADF once closed.
    *
+   * `replacement`: the queue is dropped before the send and refilled with
+   * these after it, atomically for the sender thread, which therefore sends
+   * nothing signed before this message after it and never finds the queue
+   * empty meanwhile (for a status change: the urgent message, then
+   * heartbeats with the new status).
+   *
    * @returns the peers it could not be sent to (empty when all got it).
    */
-  sendNow(datagram: Uint8Array): HeartbeatPeerError[] {
+  sendNow(datagram: Uint8Array, replacement?: readonly Uint8Array[]): HeartbeatPeerError[] {
     checkDatagram(datagram, 'datagram');
+    if (replacement !== undefined) {
+      if (!Array.isArray(replacement)) throw new TypeError(`replacement must be an array of datagrams, got ${typeof replacement}`);
+      if (replacement.length > this.capacity) throw new RangeError(`replacement of ${replacement.length} datagrams exceeds the queue's ${this.capacity}`);
+      replacement.forEach((d, i) => checkDatagram(d, `replacement[${i}]`));
+    }
     const failed: HeartbeatPeerError[] = [];
-    this.handle.sendNow(datagram).forEach((errno, peerIndex) => {
+    const errnos = replacement === undefined ? this.handle.sendNow(datagram) : this.handle.sendNow(datagram, replacement as Uint8Array[]);
+    errnos.forEach((errno, peerIndex) => {
       if (errno !== 0) failed.push({ peerIndex, peer: this.peers[peerIndex]!, code: errnoName(errno), errno });
     });
     return failed;

@@ -121,14 +121,7 @@ export class MeshTransport {
       const peer = this.options.peers[e.peerIndex];
       if (peer && e.code === 'ECONNREFUSED') this.options.onUnreachable(peer.id);
     });
-    this.sender.on('starved', () => {
-      // The thread can tick between our clear() and refill() of an urgent
-      // send (microseconds apart) and find the queue empty. That is not this
-      // process starving: a real dry spell comes a whole queue length
-      // (≥ 500 ms) after the last refill.
-      if (performance.now() - this.lastUrgentAt < (this.queueLength * this.options.intervalMs) / 2) return;
-      this.options.onStarved();
-    });
+    this.sender.on('starved', () => this.options.onStarved());
     this.sender.on('stale', () => this.options.onStarved());
     this.refill();
     const every = Math.max(1, Math.floor((this.queueLength * this.options.intervalMs) / 4));
@@ -175,23 +168,16 @@ export class MeshTransport {
     return encodeMeshMessageBatch(template, first, count, this.options.keyring);
   }
 
-  /** When the queue was last dropped for an urgent message (see the 'starved' handler). */
-  private lastUrgentAt = -Infinity;
-
   /**
-   * Sends one message now, keeping sequence numbers increasing on the wire,
-   * then (unless `refill` is false) a full queue of heartbeats with the new
-   * status. Everything is signed first, so the queue is empty only for the
-   * microseconds between the native clear and push.
+   * Sends one message now and replaces the queue with heartbeats of the new
+   * status (none when `refill` is false), in one step for the sender thread:
+   * sequence numbers keep increasing on the wire, nothing signed before goes
+   * out after the message, and the queue is never empty in between.
    */
   private urgent(build: (header: ReturnType<MeshTransport['header']>) => MeshMessage, refill = true): void {
     if (!this.sender || this.closed) return;
     const message = encodeMeshMessage(build(this.header()), this.options.keyring);
-    const next = refill ? this.signHeartbeats(this.queueLength) : [];
-    this.lastUrgentAt = performance.now();
-    this.sender.clear();
-    this.sender.sendNow(message);
-    if (next.length > 0) this.sender.refill(next);
+    this.sender.sendNow(message, refill ? this.signHeartbeats(this.queueLength) : []);
   }
 
   /** The node's status changed: heartbeat now and re-sign the queue. */
