@@ -226,11 +226,14 @@ export function holderProbeLeadMs(heartbeatIntervalMs: number): number {
 }
 
 /**
- * The longest a takeover waits for a silent holder whose host still answers
- * for the address (see {@link TakeoverEngine.holderAnswered}): the detection
- * time again, at least 50 ms.
+ * The longest the engine waits for another node to finish a change it
+ * started: a handoff's successor to report holding, a takeover deferred for
+ * a silent holder whose host still answers (see
+ * {@link TakeoverEngine.holderAnswered}). The detection time, at least
+ * 50 ms, so that at 1–5 ms intervals a peer slowed by a busy CPU is not
+ * given up on a few milliseconds in.
  */
-export function takeoverDeferralMs(heartbeatIntervalMs: number, missCount: number): number {
+export function confirmationWindowMs(heartbeatIntervalMs: number, missCount: number): number {
   return Math.max(50, heartbeatIntervalMs * missCount);
 }
 
@@ -435,7 +438,7 @@ export class TakeoverEngine {
               g.pinned = message.pinned;
             }
           } else if (message.target !== undefined && this.peers.get(message.target)?.alive) {
-            g.transfer = { target: message.target, until: now + this.handoffWindowMs(), pinned: message.pinned };
+            g.transfer = { target: message.target, until: now + this.confirmationWindowMs(), pinned: message.pinned };
           }
           break;
         }
@@ -452,7 +455,7 @@ export class TakeoverEngine {
    * A host other than this one answered the probe of a `probe-holder` effect
    * for `group`: the silent holder's host still has the address. When the
    * holder's detection deadline passes, the takeover waits (see
-   * {@link takeoverDeferralMs}) instead of making two hosts answer.
+   * {@link confirmationWindowMs}) instead of making two hosts answer.
    */
   holderAnswered(group: number, now: number): Effect[] {
     return this.run(now, () => {
@@ -722,13 +725,9 @@ export class TakeoverEngine {
     return this.cluster.timers.heartbeatIntervalMs * this.cluster.timers.missCount;
   }
 
-  /**
-   * How long a handoff may take: the detection time, but at least 50 ms so
-   * that at 1–5 ms intervals a successor slowed by a busy CPU is not given
-   * up on (and its group taken back) a few milliseconds after the handoff.
-   */
-  private handoffWindowMs(): number {
-    return Math.max(this.detectionMs(), 50);
+  /** See {@link confirmationWindowMs}. */
+  private confirmationWindowMs(): number {
+    return confirmationWindowMs(this.cluster.timers.heartbeatIntervalMs, this.cluster.timers.missCount);
   }
 
   private frozen(lateMs: number): void {
@@ -750,8 +749,7 @@ export class TakeoverEngine {
     for (const g of this.groups) {
       if (g.holderCheck?.peer !== peer.id) continue;
       if (reason === 'timeout' && g.holderCheck.answeredAt !== undefined) {
-        const { heartbeatIntervalMs, missCount } = this.cluster.timers;
-        g.deferral = { peer: peer.id, until: this.now + takeoverDeferralMs(heartbeatIntervalMs, missCount) };
+        g.deferral = { peer: peer.id, until: this.now + this.confirmationWindowMs() };
         this.event({ type: 'takeover-deferred', group: g.group.index, holder: peer.id, until: g.deferral.until, at: this.now });
       }
       g.holderCheck = undefined;
@@ -829,7 +827,7 @@ export class TakeoverEngine {
     this.effects.push({ type: 'release', group: g.group.index, reason });
     g.pinned = false;
     g.nextLeaseRefresh = Infinity;
-    if (handTo !== undefined) g.transfer = { target: handTo, until: this.now + this.handoffWindowMs(), pinned };
+    if (handTo !== undefined) g.transfer = { target: handTo, until: this.now + this.confirmationWindowMs(), pinned };
     this.effects.push({ type: 'send-release', group: g.group.index, target: handTo, pinned });
   }
 
@@ -860,8 +858,8 @@ export class TakeoverEngine {
     }
     g.pinned = false;
     g.nextLeaseRefresh = Infinity;
-    g.transfer = { target, until: this.now + this.handoffWindowMs(), pinned };
-    g.handoff = { target, until: this.now + this.handoffWindowMs(), next };
+    g.transfer = { target, until: this.now + this.confirmationWindowMs(), pinned };
+    g.handoff = { target, until: this.now + this.confirmationWindowMs(), next };
     this.effects.push({ type: 'send-release', group: g.group.index, target, pinned });
     this.transition(g, 'handing-off', reason);
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateCluster } from '../../../lib/takeover/config.js';
 import { FixedTimeoutDetector } from '../../../lib/takeover/detectors.js';
-import { holderProbeLeadMs, TakeoverEngine, takeoverDeferralMs, unreachableGraceMs } from '../../../lib/takeover/engine.js';
+import { holderProbeLeadMs, TakeoverEngine, confirmationWindowMs, unreachableGraceMs } from '../../../lib/takeover/engine.js';
 import { Simulation, threeNodeConfig } from './simulation.js';
 
 /** Startup grace (= detection time, 30 ms) plus a margin. */
@@ -350,7 +350,7 @@ describe('a silent holder whose host still answers for the address', () => {
     const [acquired] = takeoversAfter(sim, frozenAt);
     expect(acquired).toMatchObject({ node: 'b' });
     const deferred = sim.eventsOf('takeover-deferred')[0]!.event as { at: number; until: number };
-    expect(deferred.until - deferred.at).toBeCloseTo(takeoverDeferralMs(10, 3), 6);
+    expect(deferred.until - deferred.at).toBeCloseTo(confirmationWindowMs(10, 3), 6);
     expect(acquired!.at).toBeCloseTo(deferred.until, 6);
     sim.run(150);
     expect(sim.holders()).toEqual(['b']);
