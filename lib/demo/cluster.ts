@@ -175,7 +175,7 @@ export class TestCluster {
   }
 
   mac(id: string): string {
-    return this.lan.host(id).ipJson<{ address: string }[]>('link', 'show', 'eth0')[0]!.address;
+    return this.lan.host(id).mac();
   }
 
   /** Sends a signal to node `id`'s daemon. */

@@ -49,6 +49,11 @@ export class TestHost {
     return (out ? JSON.parse(out) : []) as T;
   }
 
+  /** The MAC address of interface `dev` (default eth0), as ip(8) prints it. */
+  mac(dev = 'eth0'): string {
+    return this.ipJson<{ address: string }[]>('link', 'show', dev)[0]!.address;
+  }
+
   /**
    * Spawns a long-running process inside this namespace (killed by
    * destroy()). It also dies with this process, even by SIGKILL

@@ -10,7 +10,7 @@
  * test follows it with those. Assertions avoid timing thresholds beyond
  * sanity: this machine has 2 cores shared with other test files.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,9 @@ import { benchInstrument } from '../../bench/lib/floor.js';
 import { outages, replyTime } from '../../lib/demo/analysis.js';
 import { monotonicMs } from '../../lib/demo/probe-wire.js';
 import { ProberOutput } from '../../lib/demo/prober-lines.js';
+import { phantomAddress, phantomMac } from '../../lib/demo/prober.js';
+import { parseIp, parseMac } from '../../lib/ip.js';
+import { readyLine, exited } from '../helpers/children.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createLan, type TestHost, type TestLan } from '../helpers/netns.js';
 
@@ -26,50 +29,6 @@ const ROOT = join(__dirname, '../..');
 const PORT = '7777';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves when the child prints `ready`; rejects if it exits first. */
-function readyLine(child: ChildProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (out.includes('ready\n')) {
-        child.stdout!.off('data', onData);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited ${code} before ready: ${err.trim()}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-function macOf(host: TestHost): string {
-  return host.ipJson<Array<{ address: string }>>('link', 'show', 'eth0')[0]!.address;
-}
-
-/** An IPv6 address as 32 hex digits, to compare addresses however they are written. */
-function expand6(address: string): string {
-  const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
-  const groups = (s: string | undefined) => (s ? s.split(':') : []);
-  const h = groups(head);
-  const t = groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return all.map((g) => g.padStart(4, '0')).join('');
-}
-
-/** The phantom address of lib/demo/prober.ts for IPv6: the target's /64 and the modified EUI-64 of the phantom MAC. */
-function eui64In2001db8(mac: string): string {
-  const m = mac.split(':').map((x) => parseInt(x, 16));
-  const hex = (n: number) => n.toString(16).padStart(2, '0');
-  return `20010db800000000${hex(m[0]! ^ 0x02)}${hex(m[1]!)}${hex(m[2]!)}fffe${hex(m[3]!)}${hex(m[4]!)}${hex(m[5]!)}`;
-}
 
 interface Scenario {
   family: 4 | 6;
@@ -109,8 +68,8 @@ describe.skipIf(skipKernelTests())('the bench\'s C prober and echo responder', (
         host.ip('addr', 'add', `${s.own[name]}/${s.prefix}`, 'dev', 'eth0', ...s.addFlags);
       }
     }
-    macA = macOf(a);
-    macB = macOf(b);
+    macA = a.mac();
+    macB = b.mac();
     const responders = [a.spawn(responder, ['--port', PORT, '--name', 'a']), b.spawn(responder, ['--port', PORT, '--name', 'b'])];
     await Promise.all(responders.map((r, i) => readyLine(r, `responder ${i === 0 ? 'a' : 'b'}`)));
   });
@@ -132,11 +91,12 @@ describe.skipIf(skipKernelTests())('the bench\'s C prober and echo responder', (
       try {
         const ready = await output.ready;
         expect(ready).toMatchObject({ target: s.vip, family: s.family, port: Number(PORT), interface: 'eth0', neighborIdentity: 'phantom', intervalMs: 0.5, neighborProbeIntervalMs: 1 });
-        expect(ready.mac).toBe(macOf(client));
+        expect(ready.mac).toBe(client.mac());
         expect(ready.neighborMac).not.toBe(ready.mac);
         // The phantom identity of lib/demo/prober.ts: .254 of the target's /24, or the EUI-64 of the phantom MAC in its /64.
+        expect(parseMac(ready.neighborMac)).toEqual(phantomMac(parseMac(ready.mac)!));
+        expect(parseIp(ready.source!)!.bytes).toEqual(phantomAddress(parseMac(ready.neighborMac)!, parseIp(s.vip)!.bytes));
         if (s.family === 4) expect(ready.source).toBe('198.51.100.254');
-        else expect(expand6(ready.source!)).toBe(eui64In2001db8(ready.neighborMac));
         await sleep(1000);
 
         const moveAt = monotonicMs();

@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { outages, replyTime, twoMacWindows, summarize, type ProbeRecord } from '../../lib/demo/analysis.js';
 import { monotonicMs } from '../../lib/demo/probe-wire.js';
 import { ProberOutput } from '../../lib/demo/prober-lines.js';
+import { readyLine } from '../helpers/children.js';
 import { skipKernelTests } from '../helpers/kernel.js';
 import { createLan, type TestHost, type TestLan } from '../helpers/netns.js';
 
@@ -32,24 +33,6 @@ const PROBER = join(DIST, 'demo/prober-main.js');
 const PORT = '7777';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves when the child prints `ready`; rejects if it exits first. */
-function readyLine(child: ChildProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (out.includes('ready\n')) {
-        child.stdout!.off('data', onData);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited ${code} before ready: ${err.trim()}`)));
-  });
-}
 
 /** Sends one unsolicited NA for `address` from `host`'s eth0, with vipa's encoder (a child process, not awaited). */
 function announceNeighborAdvertisement(host: TestHost, address: string): ChildProcess {
@@ -75,10 +58,6 @@ function running(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function macOf(host: TestHost): string {
-  return host.ipJson<Array<{ address: string }>>('link', 'show', 'eth0')[0]!.address;
 }
 
 interface Scenario {
@@ -133,8 +112,8 @@ describe.skipIf(skipKernelTests())('client prober against the kernel', () => {
         host.ip('addr', 'add', `${s.own[name]}/${s.prefix}`, 'dev', 'eth0', ...s.addFlags);
       }
     }
-    macA = macOf(a);
-    macB = macOf(b);
+    macA = a.mac();
+    macB = b.mac();
     const responders = [
       a.spawn(process.execPath, [RESPONDER, '--port', PORT, '--name', 'a']),
       b.spawn(process.execPath, [RESPONDER, '--port', PORT, '--name', 'b']),
