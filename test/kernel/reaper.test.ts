@@ -88,50 +88,49 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     expect(['gone', 'Z']).toContain(state);
   });
 
-  it('after deleting, it sends the armed notification to the peers (so they take over at once)', async () => {
-    // A peer listening in the same namespace stands in for the cluster.
-    const listener = a.spawn(process.execPath, ['-e', "const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { console.log('got ' + m); process.exit(0); }); s.bind(7099, '127.0.0.1', () => console.log('ready'));"]);
+  /**
+   * A holder process in `a` that adds `address`, arms its reaper with a
+   * notification to a listener on 127.0.0.1:`port` (which reports, when the
+   * leave arrives, whether `address` was still there), and is SIGKILLed;
+   * resolves with what the listener printed once the leave arrived.
+   */
+  async function killedHolderNotice(address: string, port: number, leadMs?: number): Promise<string> {
+    const listener = a.spawn(process.execPath, ['-e', `
+      const { execFileSync } = require('child_process');
+      const s = require('dgram').createSocket('udp4');
+      s.on('message', (m) => {
+        const held = execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'eth0']).toString().includes(' ${address}/');
+        console.log('got ' + m + ' held=' + held);
+        process.exit(0);
+      });
+      s.bind(${port}, '127.0.0.1', () => console.log('ready'));`]);
     let heard = '';
     listener.stdout!.on('data', (d: Buffer) => (heard += d.toString()));
     await waitUntil(() => heard.includes('ready'), 3000, 'the listener to bind');
-    const script = `
+    const child = a.spawn(process.execPath, ['-e', `
       const { Netlink, AddressReaper } = require(${JSON.stringify(dist)});
       const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
       const reaper = new AddressReaper({ netns: ${JSON.stringify(a.netns)} });
       const link = nl.linkGetSync('eth0').index;
-      nl.addrAddSync({ link, address: '203.0.113.30/32' });
-      reaper.arm([{ link, address: '203.0.113.30/32' }]);
-      reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: 7099 }]);
+      nl.addrAddSync({ link, address: '${address}/32' });
+      reaper.arm([{ link, address: '${address}/32' }]);
+      reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: ${port} }]${leadMs === undefined ? '' : `, { leadMs: ${leadMs} }`});
       console.log(reaper.pid);
-      setInterval(() => {}, 1000);`;
-    const child = a.spawn(process.execPath, ['-e', script]);
+      setInterval(() => {}, 1000);`]);
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     child.kill('SIGKILL');
     await waitUntil(() => heard.includes('got leave from a'), 3000, "the reaper's notification");
+    return heard;
+  }
+
+  it('after deleting, it sends the armed notification to the peers (so they take over at once)', async () => {
+    // A peer listening in the same namespace stands in for the cluster.
+    expect(await killedHolderNotice('203.0.113.30', 7099)).toContain('held=false'); // deleted first
     expect(a.ip('addr', 'show', 'dev', 'eth0')).not.toMatch(/203\.0\.113\.30/);
   });
 
   it('with a lead time it notifies first and deletes after the lead (make-before-break for a crash)', async () => {
-    // The listener checks, when the leave arrives, whether the address is still there.
-    const listener = a.spawn(process.execPath, ['-e', "const { execFileSync } = require('child_process'); const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { const held = execFileSync('ip', ['-o', 'addr', 'show', 'dev', 'eth0']).toString().includes('203.0.113.31'); console.log('got ' + m + ' held=' + held); process.exit(0); }); s.bind(7098, '127.0.0.1', () => console.log('ready'));"]);
-    let heard = '';
-    listener.stdout!.on('data', (d: Buffer) => (heard += d.toString()));
-    await waitUntil(() => heard.includes('ready'), 3000, 'the listener to bind');
-    const script = `
-      const { Netlink, AddressReaper } = require(${JSON.stringify(dist)});
-      const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
-      const reaper = new AddressReaper({ netns: ${JSON.stringify(a.netns)} });
-      const link = nl.linkGetSync('eth0').index;
-      nl.addrAddSync({ link, address: '203.0.113.31/32' });
-      reaper.arm([{ link, address: '203.0.113.31/32' }]);
-      reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: 7098 }], { leadMs: 300 });
-      console.log(reaper.pid);
-      setInterval(() => {}, 1000);`;
-    const child = a.spawn(process.execPath, ['-e', script]);
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-    child.kill('SIGKILL');
-    await waitUntil(() => heard.includes('got leave from a'), 3000, "the reaper's notification");
-    expect(heard).toContain('held=true'); // told before the delete
+    expect(await killedHolderNotice('203.0.113.31', 7098, 300)).toContain('held=true'); // told before the delete
     await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes('203.0.113.31'), 3000, 'the delete after the lead');
   });
 
