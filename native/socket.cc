@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "poll.h"
 #include "netns.h"
 
 #ifndef NETLINK_EXT_ACK
@@ -287,30 +288,13 @@ Napi::Value Socket::StartReading(const Napi::CallbackInfo& info) {
   read_callback_ = Napi::Persistent(info[1].As<Napi::Function>());
   if (async_context_ == nullptr) async_context_ = new Napi::AsyncContext(env, "vipa:socket");
 
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  auto* state = new PollState{};
-  state->owner = this;
-  int rc = uv_poll_init(loop, &state->handle, fd_.Get());
-  if (rc != 0) {
-    delete state;
-    throw MakeSystemError(env, -rc, "uv_poll_init", op_.c_str());
-  }
-  state->handle.data = state;
-  rc = uv_poll_start(&state->handle, UV_READABLE, &Socket::OnReadable);
-  if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&state->handle),
-             [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
-    throw MakeSystemError(env, -rc, "uv_poll_start", op_.c_str());
-  }
-  poll_ = state;
+  poll_ = StartPoll(env, fd_.Get(), this, &Socket::OnReadable, op_.c_str());
   Ref();  // stay alive while the loop may call back into this object
   return env.Undefined();
 }
 
 void Socket::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
-  auto* state = static_cast<PollState*>(handle->data);
-  if (state->owner != nullptr) state->owner->DrainReadable(status);
+  if (Socket* owner = PollOwner<Socket>(handle)) owner->DrainReadable(status);
 }
 
 void Socket::DrainReadable(int status) {
@@ -343,12 +327,8 @@ void Socket::DrainReadable(int status) {
 
 void Socket::StopPolling() {
   if (poll_ == nullptr) return;
-  PollState* state = poll_;
+  StopPoll(poll_);
   poll_ = nullptr;
-  state->owner = nullptr;
-  uv_poll_stop(&state->handle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&state->handle),
-           [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
   read_callback_.Reset();
   read_buffer_.Reset();
   Unref();

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "fd.h"
+#include "poll.h"
 
 namespace vipa {
 
@@ -34,11 +35,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void CloseNow();
 
  private:
-  struct PollState {
-    uv_poll_t handle;
-    Socket* owner;
-  };
-
   static constexpr int kMaxReadsPerWakeup = 64;
 
   void OpenNetlink(Napi::Env env, Napi::Object options);
@@ -65,7 +61,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   bool is_netlink_ = false;
   uint32_t port_id_ = 0;
   std::string op_ = "socket";  // vipa operation named in errors
-  PollState* poll_ = nullptr;
+  PollHandle* poll_ = nullptr;
   Napi::FunctionReference read_callback_;
   Napi::Reference<Napi::Buffer<uint8_t>> read_buffer_;
   Napi::AsyncContext* async_context_ = nullptr;

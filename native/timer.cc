@@ -67,28 +67,12 @@ Napi::Value Timer::Start(const Napi::CallbackInfo& info) {
 // calls timerfd_settime, and a disarmed timer is an unreferenced handle on
 // an fd that never becomes readable.
 void Timer::StartPolling(Napi::Env env) {
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  auto* state = new PollState{};
-  state->owner = this;
-  int rc = uv_poll_init(loop, &state->handle, fd_.Get());
-  if (rc != 0) {
-    delete state;
-    throw MakeSystemError(env, -rc, "uv_poll_init", "timer");
-  }
-  state->handle.data = state;
-  rc = uv_poll_start(&state->handle, UV_READABLE, &Timer::OnReadable);
-  if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
-    throw MakeSystemError(env, -rc, "uv_poll_start", "timer");
-  }
-  uv_unref(reinterpret_cast<uv_handle_t*>(&state->handle));
-  poll_ = state;
+  poll_ = StartPoll(env, fd_.Get(), this, &Timer::OnReadable, "timer");
+  uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
 }
 
 void Timer::OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
-  auto* state = static_cast<PollState*>(handle->data);
-  if (state->owner != nullptr) state->owner->Fire();
+  if (Timer* owner = PollOwner<Timer>(handle)) owner->Fire();
 }
 
 void Timer::Fire() {
@@ -113,12 +97,8 @@ void Timer::Disarm() {
 }
 
 void Timer::StopPolling() {
-  if (poll_ == nullptr) return;
-  PollState* state = poll_;
+  StopPoll(poll_);
   poll_ = nullptr;
-  state->owner = nullptr;
-  uv_poll_stop(&state->handle);
-  uv_close(reinterpret_cast<uv_handle_t*>(&state->handle), [](uv_handle_t* h) { delete static_cast<PollState*>(h->data); });
 }
 
 Napi::Value Timer::Stop(const Napi::CallbackInfo& info) {

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "fd.h"
+#include "poll.h"
 
 namespace vipa {
 
@@ -32,11 +33,6 @@ class Timer : public Napi::ObjectWrap<Timer> {
   void CloseNow();
 
  private:
-  struct PollState {
-    uv_poll_t handle;
-    Timer* owner;
-  };
-
   static void OnReadable(uv_poll_t* handle, int status, int events);
   void Fire();
   void StartPolling(Napi::Env env);
@@ -52,7 +48,7 @@ class Timer : public Napi::ObjectWrap<Timer> {
   Napi::Env env_;
   Napi::FunctionReference callback_;
   Napi::AsyncContext* async_context_ = nullptr;
-  PollState* poll_ = nullptr;  // from the first start() to close()
+  PollHandle* poll_ = nullptr;  // from the first start() to close()
   bool armed_ = false;         // armed: handle referenced, object Ref()ed
 };
 
