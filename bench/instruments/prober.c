@@ -722,6 +722,24 @@ static uint64_t be64(const uint8_t* p) {
   return v;
 }
 
+/**
+ * One waiting datagram (recvmsg, MSG_DONTWAIT, EINTR retried); -1 when none
+ * is waiting or on an error, which is counted.
+ */
+static ssize_t receive(int fd, struct msghdr* msg) {
+  for (;;) {
+    ssize_t n = recvmsg(fd, msg, MSG_DONTWAIT);
+    if (n >= 0 || errno != EINTR) {
+      if (n < 0 && errno != EAGAIN) {
+        pthread_mutex_lock(&state_lock);
+        c.receive_errors++;
+        pthread_mutex_unlock(&state_lock);
+      }
+      return n;
+    }
+  }
+}
+
 /** Reads the waiting replies, at most RX_BATCH (the next poll round reads the rest). */
 static void read_replies(void) {
   uint8_t data[PROBE_LEN + MAX_NAME + 1];
@@ -731,16 +749,8 @@ static void read_replies(void) {
     struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
     struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = control, .msg_controllen = sizeof control};
-    ssize_t n = recvmsg(udp_fd, &msg, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        pthread_mutex_lock(&state_lock);
-        c.receive_errors++;
-        pthread_mutex_unlock(&state_lock);
-      }
-      return;
-    }
+    ssize_t n = receive(udp_fd, &msg);
+    if (n < 0) return;
     int64_t read_ns, real_ns;
     read_clocks(&read_ns, &real_ns);
     pthread_mutex_lock(&state_lock);
@@ -794,16 +804,8 @@ static void read_frames(uint8_t* frame) {
   for (int i = 0; i < RX_BATCH; i++) {
     struct iovec iov = {.iov_base = frame, .iov_len = FRAME_BUFFER_BYTES};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    ssize_t n = recvmsg(packet_fd, &msg, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        pthread_mutex_lock(&state_lock);
-        c.receive_errors++;
-        pthread_mutex_unlock(&state_lock);
-      }
-      return;
-    }
+    ssize_t n = receive(packet_fd, &msg);
+    if (n < 0) return;
     int64_t read_ns, real_ns;
     read_clocks(&read_ns, &real_ns);
     uint8_t mac[6];

@@ -91,6 +91,17 @@ fail:;
   return -1;
 }
 
+/** Makes `buf` the one control message of `msg`: level/type with `len` bytes of `data` (a reply's source address). */
+static void set_control(struct msghdr* msg, char* buf, int level, int type, const void* data, size_t len) {
+  msg->msg_control = buf;
+  msg->msg_controllen = CMSG_SPACE(len);
+  struct cmsghdr* o = CMSG_FIRSTHDR(msg);
+  o->cmsg_level = level;
+  o->cmsg_type = type;
+  o->cmsg_len = CMSG_LEN(len);
+  memcpy(CMSG_DATA(o), data, len);
+}
+
 /**
  * Answers the probes waiting on `fd`: the probe, then the name, from the
  * address the probe reached.
@@ -126,26 +137,14 @@ static void answer(int fd, int family) {
         memcpy(&got, CMSG_DATA(cm), sizeof got);
         memset(&pi, 0, sizeof pi);
         pi.ipi_spec_dst = got.ipi_spec_dst;  // the local address the probe was for (for unicast: its destination)
-        reply.msg_control = out.buf;
-        reply.msg_controllen = CMSG_SPACE(sizeof pi);
-        struct cmsghdr* o = CMSG_FIRSTHDR(&reply);
-        o->cmsg_level = IPPROTO_IP;
-        o->cmsg_type = IP_PKTINFO;
-        o->cmsg_len = CMSG_LEN(sizeof pi);
-        memcpy(CMSG_DATA(o), &pi, sizeof pi);
+        set_control(&reply, out.buf, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
         break;
       }
       if (family == 6 && cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
         struct in6_pktinfo pi;
         memcpy(&pi, CMSG_DATA(cm), sizeof pi);
         if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) memset(&pi.ipi6_addr, 0, sizeof pi.ipi6_addr);  // let the kernel pick
-        reply.msg_control = out.buf;
-        reply.msg_controllen = CMSG_SPACE(sizeof pi);
-        struct cmsghdr* o = CMSG_FIRSTHDR(&reply);
-        o->cmsg_level = IPPROTO_IPV6;
-        o->cmsg_type = IPV6_PKTINFO;
-        o->cmsg_len = CMSG_LEN(sizeof pi);
-        memcpy(CMSG_DATA(o), &pi, sizeof pi);
+        set_control(&reply, out.buf, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
         break;
       }
     }

@@ -290,14 +290,13 @@ export class TrialRunner {
     let timedOut: boolean;
     if (scenario === 'host-dies') {
       // A long window (detection): only the kill and the exit after it keep the other clusters' short trials out.
-      let started!: Promise<{ t0: number; end: number; timedOut: boolean }>;
-      await this.gate.heavyOp(() => {
-        started = window(() => {
+      const { trial } = await this.gate.heavyOp(() => ({
+        trial: window(() => {
           c.lan.linkDown(home);
           c.kill(home);
-        });
-      }, 30);
-      ({ t0, end, timedOut } = await started);
+        }),
+      }), 30);
+      ({ t0, end, timedOut } = await trial);
     } else {
       ({ t0, end, timedOut } = await this.gate.shortTrial(() =>
         window(() => {
