@@ -5,6 +5,9 @@
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 
 #include "addon.h"
@@ -74,14 +79,49 @@ void SendNotify(const uint8_t* payload, size_t payload_len) {
 }
 constexpr size_t kDefaultMaxBytes = 1 << 20;
 
-// Reads exactly n bytes; false on EOF or error.
+// The signal the child asks for when its parent thread (the sentinel, see
+// Reaper::Reaper) exits: PR_SET_PDEATHSIG, prctl(2).
+constexpr int kParentDeathSignal = SIGUSR1;
+
+// The child's view of its parent, set in ChildMain before anything can signal.
+pid_t g_parent = 0;
+volatile sig_atomic_t g_parent_died = 0;
+// The child's signal mask while it waits in ppoll: kParentDeathSignal unblocked.
+sigset_t g_wait_mask;
+
+// The parent-death signal comes from the kernel on behalf of the exiting
+// parent thread (si_code SI_USER, si_pid the parent's pid); a kill(2) of the
+// same signal from anyone else is ignored.
+void OnParentDeath(int, siginfo_t* info, void*) {
+  if (info != nullptr && info->si_code == SI_USER && info->si_pid == g_parent) g_parent_died = 1;
+}
+
+// Waits until fd is readable or the parent died. The death signal is only
+// unblocked inside ppoll, so it cannot slip in between a check and the wait.
+void WaitReadable(int fd) {
+  while (!g_parent_died) {
+    pollfd p{fd, POLLIN, 0};
+    // The kernel's sigset is 8 bytes (_NSIG / 8); glibc's sigset_t starts with it.
+    long r = ::syscall(SYS_ppoll, &p, 1, nullptr, &g_wait_mask, 8);
+    if (r > 0 || (r < 0 && errno != EINTR)) return;
+  }
+}
+
+// Reads exactly n bytes from the (non-blocking) pipe. False on EOF, on an
+// error, or when the parent died and the bytes are not all there: a parent
+// that died mid-frame leaves the frame incomplete for good.
 bool ReadFully(int fd, uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
+    if (r > 0) {
+      p += r;
+      n -= static_cast<size_t>(r);
+      continue;
+    }
+    if (r == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN || g_parent_died) return false;
+    WaitReadable(fd);
   }
   return true;
 }
@@ -114,6 +154,24 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
   struct sched_param rt {};
   rt.sched_priority = 1;
   ::syscall(SYS_sched_setscheduler, 0, SCHED_FIFO, &rt);
+
+  // Learn of the parent's death as its sentinel thread exits, early in the
+  // parent's exit: the pipe's EOF only comes once the parent's last thread
+  // has torn its memory down (exit_mm before exit_files, kernel/exit.c),
+  // 10-20 ms for a Node process, hundreds on a loaded host. EOF stays the
+  // fallback. The signal is blocked except while waiting (WaitReadable).
+  g_parent = static_cast<pid_t>(::syscall(SYS_getppid));
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, kParentDeathSignal);
+  ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
+  sigemptyset(&g_wait_mask);
+  struct sigaction death {};
+  death.sa_sigaction = OnParentDeath;
+  death.sa_flags = SA_SIGINFO;  // no SA_RESTART: ppoll returns EINTR
+  ::sigaction(kParentDeathSignal, &death, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, kParentDeathSignal, 0, 0, 0);
+  ::fcntl(pipe_fd, F_SETFL, O_NONBLOCK);
 
   size_t armed_len = 0;
   size_t notify_len = 0;
@@ -211,16 +269,90 @@ Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info),
   if (mem == MAP_FAILED) throw MakeSystemError(env, errno, "mmap", "reaper start");
   uint8_t* buffers = static_cast<uint8_t*>(mem);
 
-  pid_t pid = ::fork();
-  if (pid < 0) {
+  // The child is forked by a sentinel thread that then parks for the
+  // reaper's whole life: the child's parent-death signal follows that
+  // thread (prctl(2) PR_SET_PDEATHSIG), which a kill ends before the
+  // process's memory teardown (see ChildMain).
+  park_.Reset(::eventfd(0, EFD_CLOEXEC));
+  if (!park_.Valid()) {
     int e = errno;
     ::munmap(mem, 2 * max_bytes_ + kNotifyMax);
-    throw MakeSystemError(env, e, "fork", "reaper start");
+    throw MakeSystemError(env, e, "eventfd", "reaper start");
   }
-  if (pid == 0) ChildMain(read_end.Get(), netlink.Get(), buffers, buffers + max_bytes_, max_bytes_, buffers + 2 * max_bytes_);
+  SentinelStart start;
+  start.pipe_fd = read_end.Get();
+  start.netlink_fd = netlink.Get();
+  start.buffers = buffers;
+  start.max_bytes = max_bytes_;
+  start.park_fd = park_.Get();
+  // The sentinel takes no signals: they are Node's business on its own threads.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  int created = pthread_create(&sentinel_, &attr, &Reaper::SentinelMain, &start);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (created != 0) {
+    ::munmap(mem, 2 * max_bytes_ + kNotifyMax);
+    throw MakeSystemError(env, created, "pthread_create", "reaper start");
+  }
+  sentinel_running_ = true;
+  {
+    std::unique_lock<std::mutex> lock(start.mu);
+    start.cv.wait(lock, [&] { return start.done; });
+  }
   ::munmap(mem, 2 * max_bytes_ + kNotifyMax);
-  pid_ = pid;
+  if (start.pid < 0) {
+    StopSentinel();
+    throw MakeSystemError(env, start.error, "fork", "reaper start");
+  }
+  pid_ = start.pid;
   GetAddonData(env).open_reapers.insert(this);
+}
+
+void* Reaper::SentinelMain(void* arg) {
+  auto* start = static_cast<SentinelStart*>(arg);
+  int park = start->park_fd;
+  pthread_setname_np(pthread_self(), "vipa-sentinel");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    uint8_t* b = start->buffers;
+    ChildMain(start->pipe_fd, start->netlink_fd, b, b + start->max_bytes, start->max_bytes, b + 2 * start->max_bytes);
+  }
+  int error = errno;
+  {
+    std::lock_guard<std::mutex> lock(start->mu);
+    start->pid = pid;
+    start->error = error;
+    start->done = true;
+    start->cv.notify_one();
+  }
+  // `start` is gone from here on (the constructor returned).
+  if (pid < 0) return nullptr;
+  // Real-time like the reaper itself (best effort, sched(7)): on a kill this
+  // thread runs its exit at once, so the child hears of it at once.
+  sched_param param{};
+  param.sched_priority = 1;
+  pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+  uint64_t value;
+  while (::read(park, &value, sizeof value) < 0 && errno == EINTR) {
+  }
+  return nullptr;
+}
+
+// Ends the sentinel thread once the child is gone (or told to quit: a death
+// signal after the quit frame finds that frame first).
+void Reaper::StopSentinel() {
+  if (!sentinel_running_) return;
+  uint64_t one = 1;
+  while (::write(park_.Get(), &one, sizeof one) < 0 && errno == EINTR) {
+  }
+  pthread_join(sentinel_, nullptr);
+  sentinel_running_ = false;
+  park_.Reset();
 }
 
 Reaper::~Reaper() { Abandon(); }
@@ -278,6 +410,7 @@ Napi::Value Reaper::Quit(const Napi::CallbackInfo& info) {
     pipe_.Reset();
   }
   Reap(true);
+  StopSentinel();
   GetAddonData(env_).open_reapers.erase(this);
   return info.Env().Undefined();
 }
@@ -285,6 +418,7 @@ Napi::Value Reaper::Quit(const Napi::CallbackInfo& info) {
 void Reaper::Abandon() {
   if (pipe_.Valid()) pipe_.Reset();  // EOF: the child deletes and exits
   Reap(true);
+  StopSentinel();
   if (pid_ < 0) GetAddonData(env_).open_reapers.erase(this);
 }
 

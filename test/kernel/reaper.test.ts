@@ -4,7 +4,7 @@
  * without any restart and well before any lease would end.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/cluster.js';
@@ -30,7 +30,8 @@ function holder(host: TestHost, addresses: string[], mode: 'wait' | 'quit'): Pro
       if (${JSON.stringify(mode)} === 'quit') reaper.quit();
       console.log(reaper.pid);
     });
-    setInterval(() => {}, 1000);`;
+    // Referenced for the process's life: a reaper that is garbage-collected is abandoned (it deletes).
+    setInterval(() => reaper.alive, 1000);`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve({ child, reaperPid: Number(d.toString().trim()) }));
@@ -88,6 +89,34 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     expect(['gone', 'Z']).toContain(state);
   });
 
+  it("acts as soon as the holder's threads die, not when its pipe closes (after its memory is torn down)", async () => {
+    const { child, reaperPid } = await holder(a, ['198.51.100.40/32'], 'wait');
+    // Keep the reaper's pipe open for writing from this process: its EOF can
+    // then never come, so only the death signal of the holder's sentinel
+    // thread can start the reaper.
+    const pipe = readdirSync(`/proc/${reaperPid}/fd`).map((fd) => readlinkSync(`/proc/${reaperPid}/fd/${fd}`)).find((f) => f.startsWith('pipe:'))!;
+    const writeEnd = readdirSync(`/proc/${child.pid}/fd`).find((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`) === pipe)!;
+    const held = openSync(`/proc/${child.pid}/fd/${writeEnd}`, constants.O_WRONLY);
+    try {
+      expect(addressesOn(a)).toContain('198.51.100.40');
+      child.kill('SIGKILL');
+      await waitUntil(() => !addressesOn(a).includes('198.51.100.40'), 3000, 'the delete with the pipe still open');
+    } finally {
+      closeSync(held);
+    }
+  });
+
+  it('ignores its death signal when anyone but the holder sends it', async () => {
+    const { child, reaperPid } = await holder(a, ['198.51.100.41/32'], 'wait');
+    expect(addressesOn(a)).toContain('198.51.100.41');
+    process.kill(reaperPid, 'SIGUSR1');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(addressesOn(a)).toContain('198.51.100.41');
+    expect(readFileSync(`/proc/${reaperPid}/status`, 'utf8')).not.toMatch(/State:\s+Z/);
+    child.kill('SIGKILL');
+    await waitUntil(() => !addressesOn(a).includes('198.51.100.41'), 3000, 'the delete after the real death');
+  });
+
   /**
    * A holder process in `a` that adds `address`, arms its reaper with a
    * notification to a listener on 127.0.0.1:`port` (which reports, when the
@@ -116,7 +145,7 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
       reaper.arm([{ link, address: '${address}/32' }]);
       reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: ${port} }]${leadMs === undefined ? '' : `, { leadMs: ${leadMs} }`});
       console.log(reaper.pid);
-      setInterval(() => {}, 1000);`]);
+      setInterval(() => reaper.alive, 1000);`]);
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     child.kill('SIGKILL');
     await waitUntil(() => heard.includes('got leave from a'), 3000, "the reaper's notification");
