@@ -21,7 +21,14 @@
  *   first, then tell the target, so two hosts never answer at once.
  * - Two holders (split brain after a partition) resolve deterministically:
  *   a pinned holder (operator move) first, then priority, then node id; the
- *   loser releases, the winner re-announces at once.
+ *   loser releases, the winner re-announces at once. A winner that just came
+ *   up (its first heartbeat after being down) wins only once it has been up
+ *   for {@link peerSettleMs}: after a link flap the kernel flushes the
+ *   datagrams it queued while the link was down, back to back, and the first
+ *   of them ("holding", from before the flap or from a dead incarnation) is
+ *   stale; the rest of the burst (its release or leave, a newer status, the
+ *   new incarnation) comes within a fraction of a millisecond, so the loser
+ *   decides on the latest state instead of giving the group up for nothing.
  * - A holder that goes silent is probed (ARP / DAD NS) just before its
  *   deadline by the member that would take over: if its host still answers
  *   for the address, its process died or froze and its reaper will hand over
@@ -111,7 +118,12 @@ export type PeerMessage =
       health: PeerHealth;
       /** The peer's heartbeat interval (ms). */
       intervalMs: number;
-      /** Status per group index; groups not listed are 'standby'. */
+      /**
+       * Status per group index. A group not listed has no known status: it
+       * counts as 'starting' (outranks worse members for takeover, is no
+       * handoff target), since only a process that has not set its status
+       * yet sends an incomplete list.
+       */
       groups: { index: number; status: PeerGroupStatus; pinned: boolean }[];
       /** False when the peer's config digest differs from ours. */
       digestMatches: boolean;
@@ -190,6 +202,12 @@ interface PeerView {
   unreachableSince: number | undefined;
   /** When its holder probe of this silence was sent (reset by a heartbeat). */
   probedAt: number | undefined;
+  /**
+   * When the heartbeat that brought it up (alive false → true) arrived: for
+   * {@link peerSettleMs} after it, its claim to hold a group does not make
+   * this node lose a split brain (the claim may be the start of a stale burst).
+   */
+  upAt: number | undefined;
 }
 
 /**
@@ -213,6 +231,19 @@ export function unreachableGraceMs(heartbeatIntervalMs: number): number {
  */
 export function reaperLeadMs(heartbeatIntervalMs: number): number {
   return Math.min(5, heartbeatIntervalMs / 2);
+}
+
+/**
+ * How long a peer that just came up must have been up before its claim to
+ * hold a group makes this node, also holding it, lose the split brain (see
+ * the module comment): half an interval, at most 5 ms. A live peer's next
+ * heartbeat comes one interval later, while a queue flushed after a link
+ * flap arrives within a fraction of a millisecond, so the rest of such a
+ * burst is applied first and a genuine split brain ends by the peer's next
+ * heartbeat at the latest.
+ */
+export function peerSettleMs(heartbeatIntervalMs: number): number {
+  return Math.min(heartbeatIntervalMs / 2, 5);
 }
 
 /**
@@ -286,6 +317,7 @@ export class TakeoverEngine {
   private stopped = true;
   /** stop() was called; handoffs may still be in flight. */
   private stopping = false;
+  /** start() was called; never reset (a stopped engine is not started again). */
   private started = false;
   private graceUntil = 0;
   private verifyUntil = 0;
@@ -301,7 +333,7 @@ export class TakeoverEngine {
     this.cluster = cluster;
     for (const id of cluster.nodes.keys()) {
       if (id === self) continue;
-      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined, probedAt: undefined });
+      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined, probedAt: undefined, upAt: undefined });
     }
     this.groups = cluster.groups.map((group) => ({
       group, state: 'stopped' as GroupState, since: 0, reason: 'startup' as TransitionReason, pinned: false, transfer: undefined,
@@ -403,6 +435,7 @@ export class TakeoverEngine {
           }
           if (!peer.alive) {
             peer.alive = true;
+            peer.upAt = now;
             this.event({ type: 'peer-up', peer: peer.id, at: now });
             // A peer back after a partition or a restart learns our state now,
             // not one interval later: a split brain ends that much sooner.
@@ -625,6 +658,9 @@ export class TakeoverEngine {
       for (const p of this.peers.values()) {
         if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
         if (p.alive && p.unreachableSince !== undefined) next = Math.min(next, p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs));
+        // A split brain postponed while the peer settles is decided then.
+        const settlesAt = this.settlesAt(p);
+        if (settlesAt !== undefined && this.groups.some((g) => this.holds(g) && this.peerHolds(p, g))) next = Math.min(next, settlesAt);
         if (p.alive && p.probedAt === undefined && this.groups.some((g) => this.peerHolds(p, g))) {
           const probeAt = p.detector.deadline(this.now) - holderProbeLeadMs(this.cluster.timers.heartbeatIntervalMs);
           if (probeAt > this.now) next = Math.min(next, probeAt);
@@ -653,7 +689,8 @@ export class TakeoverEngine {
   reportedGroups(): { index: number; status: PeerGroupStatus; pinned: boolean }[] {
     return this.groups.map((g) => ({
       index: g.group.index,
-      status: this.holds(g) ? 'holding' : g.state === 'handing-off' ? 'releasing' : g.state === 'init' ? 'starting' : this.canReceive(g) ? 'standby' : 'ineligible',
+      // Before the first start() too: the mesh sends heartbeats before the engine starts.
+      status: this.holds(g) ? 'holding' : g.state === 'handing-off' ? 'releasing' : g.state === 'init' || !this.started ? 'starting' : this.canReceive(g) ? 'standby' : 'ineligible',
       pinned: g.pinned && this.holds(g),
     }));
   }
@@ -775,10 +812,12 @@ export class TakeoverEngine {
 
   /**
    * Can peer `p` become holder? For a handoff it must be ready now; for the
-   * takeover order a starting peer counts, so worse members wait for it.
+   * takeover order a starting peer counts, so worse members wait for it. A
+   * peer that reported no status for the group counts as starting (see
+   * {@link PeerMessage}): a giveback to it would go to a node still in 'init'.
    */
   private peerCanReceive(p: PeerView, g: GroupView, forHandoff: boolean): boolean {
-    const status = p.statuses.get(g.group.index)?.status;
+    const status = p.statuses.get(g.group.index)?.status ?? 'starting';
     if (status === 'ineligible' || status === 'releasing' || (forHandoff && status === 'starting')) return false;
     return p.alive && p.digestMatches && p.health === 'healthy';
   }
@@ -797,6 +836,17 @@ export class TakeoverEngine {
   private isPinned(g: GroupView, node: string): boolean {
     if (node === this.self) return g.pinned && this.holds(g);
     return this.peers.get(node)?.statuses.get(g.group.index)?.pinned ?? false;
+  }
+
+  /**
+   * When peer `p` has been up for {@link peerSettleMs}, if that is still
+   * ahead (until then its claims may be the start of a stale burst);
+   * undefined once it has settled.
+   */
+  private settlesAt(p: PeerView): number | undefined {
+    if (p.upAt === undefined) return undefined;
+    const at = p.upAt + peerSettleMs(this.cluster.timers.heartbeatIntervalMs);
+    return this.now < at ? at : undefined;
   }
 
   /** Split-brain order: pinned first, then priority, then node id. */
@@ -937,6 +987,10 @@ export class TakeoverEngine {
       }
       const all = [this.self, ...others].sort((a, b) => this.compareClaims(g, a, b));
       const winner = all[0]!;
+      // Losing only to peers that just came up: wait for the rest of a
+      // possible stale burst (see peerSettleMs); nextDeadline() wakes us when
+      // they have settled, and the decision is taken on the latest state then.
+      if (winner !== this.self && all.slice(0, all.indexOf(this.self)).every((id) => this.settlesAt(this.peers.get(id)!) !== undefined)) return;
       this.event({ type: 'split-brain', group: g.group.index, holders: all, winner, at: now });
       if (winner !== this.self) {
         this.releaseGroup(g, 'split-brain-lost', undefined);

@@ -203,6 +203,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       });
       this.monitor.on('error', (e) => this.fail(e));
       const self = this.cluster.nodes.get(this.nodeId)!;
+      const pinned = this.cluster.groups.filter((g) => this.options.handover?.pinnedGroups.includes(g.name)).map((g) => g.index);
       this.transport = new MeshTransport({
         self,
         peers: [...this.cluster.nodes.values()].filter((n) => n.id !== this.nodeId),
@@ -216,6 +217,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         onMessage: (m) => this.apply(this.engine.receive(m, performance.now())),
         onUnreachable: (peer) => this.apply(this.engine.peerUnreachable(peer, performance.now())),
         onStarved: () => this.apply(this.engine.heartbeatsStarved(performance.now())),
+        status: this.startingStatus(adopted, pinned),
       });
       await this.transport.start(this.options.handover?.meshSocket);
       // If this process dies, its reaper tells the peers with this pre-signed
@@ -225,7 +227,6 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       });
       const now = performance.now();
       for (const [name, up] of this.linkUp) if (!up) this.engine.linkChanged(name, false, now);
-      const pinned = this.cluster.groups.filter((g) => this.options.handover?.pinnedGroups.includes(g.name)).map((g) => g.index);
       this.apply(this.engine.start(now, adopted, pinned));
       if (this.options.health?.length) {
         this.health = new HealthMonitor(this.options.health, (healthy) => {
@@ -455,6 +456,18 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   }
 
   private lastStatusKey = '';
+
+  /**
+   * The status of the heartbeats sent before the engine starts (the mesh
+   * starts first: the reaper needs its leave): every group 'starting', so no
+   * holder hands one to this node before it listened for its startup grace;
+   * groups `adopted` from the previous process (config reload) 'holding', as
+   * the engine reports them once started, so no peer takes them meanwhile.
+   */
+  private startingStatus(adopted: readonly number[], pinned: readonly number[]): MeshStatus {
+    const status = this.meshStatus();
+    return { ...status, groups: status.groups.map((g) => (adopted.includes(g.index) ? { ...g, status: 'holding', pinned: pinned.includes(g.index) } : g)) };
+  }
 
   private meshStatus(): MeshStatus {
     return {

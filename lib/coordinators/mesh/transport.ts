@@ -47,6 +47,13 @@ export interface MeshTransportOptions {
   onStarved: () => void;
   /** A sender tick this late (ms) drops the queued, stale heartbeats (see HeartbeatSenderOptions.staleAfterMs). */
   staleAfterMs: number;
+  /**
+   * The status the first heartbeats carry, until {@link MeshTransport.setStatus}
+   * (default: healthy, no groups). Peers act on the first heartbeat they
+   * receive: a starting node passes every group 'starting' here, or a holder
+   * would take it for ready and hand a group to it before it has started.
+   */
+  status?: MeshStatus;
 }
 
 /** This node's status as its heartbeats carry it. */
@@ -66,13 +73,14 @@ export class MeshTransport {
   private sender: HeartbeatSender | undefined;
   private readonly incarnation = BigInt(Date.now());
   private nextSeq = 1n;
-  private status: MeshStatus = { health: 'healthy', groups: [] };
+  private status: MeshStatus;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly queueLength: number;
   private closed = false;
 
   constructor(options: MeshTransportOptions) {
     this.options = options;
+    this.status = options.status ?? { health: 'healthy', groups: [] };
     this.receiver = new MeshReceiver({ nodeId: options.self.id, keyring: options.keyring, configDigest: options.configDigest });
     const watchdog = options.watchdogMs ?? Math.max(500, 20 * options.intervalMs);
     this.queueLength = Math.max(2, Math.ceil(watchdog / options.intervalMs));

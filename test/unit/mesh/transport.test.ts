@@ -1,6 +1,6 @@
 /**
  * MeshTransport on loopback (no privileges): what the native sender thread
- * sends after an urgent message.
+ * sends after an urgent message, and before the first status is set.
  */
 import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
@@ -9,30 +9,44 @@ import { MeshTransport, type MeshStatus } from '../../../lib/coordinators/mesh/t
 import { decodeMeshMessage, type MeshMessage } from '../../../lib/coordinators/mesh/wire.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const status = (s: 'holding' | 'releasing' | 'standby'): MeshStatus => ({ health: 'healthy', groups: [{ index: 0, status: s, pinned: false, priority: 255 }] });
+const status = (s: 'holding' | 'releasing' | 'standby' | 'starting'): MeshStatus => ({ health: 'healthy', groups: [{ index: 0, status: s, pinned: false, priority: 255 }] });
+
+/**
+ * A transport for node a with one peer b, a socket on loopback that records
+ * what it receives; `run` gets both and everything is closed after it.
+ */
+async function withLoopbackTransport(initial: MeshStatus | undefined, run: (transport: MeshTransport, received: { at: number; message: MeshMessage }[]) => Promise<void>): Promise<void> {
+  const peer = dgram.createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+  const received: { at: number; message: MeshMessage }[] = [];
+  peer.on('message', (bytes) => received.push({ at: performance.now(), message: decodeMeshMessage(bytes) }));
+  const selfSocket = dgram.createSocket('udp4');
+  await new Promise<void>((r) => selfSocket.bind(0, '127.0.0.1', () => r()));
+  const self = { id: 'a', address: '127.0.0.1', port: selfSocket.address().port };
+  const transport = new MeshTransport({
+    self,
+    peers: [{ id: 'b', address: '127.0.0.1', port: peer.address().port }],
+    keyring: new Keyring([{ id: 1, key: Buffer.alloc(32, 3) }], 1),
+    configDigest: Buffer.alloc(16, 7),
+    intervalMs: 1,
+    onMessage: () => {},
+    onUnreachable: () => {},
+    onStarved: () => {},
+    staleAfterMs: 2,
+    ...(initial === undefined ? {} : { status: initial }),
+  });
+  try {
+    await transport.start(selfSocket);
+    await run(transport, received);
+  } finally {
+    transport.close();
+    peer.close();
+  }
+}
 
 describe('MeshTransport', () => {
   it('after a release, the queued heartbeats carry the status given with it, never the old "holding"', async () => {
-    const peer = dgram.createSocket('udp4');
-    await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
-    const received: { at: number; message: MeshMessage }[] = [];
-    peer.on('message', (bytes) => received.push({ at: performance.now(), message: decodeMeshMessage(bytes) }));
-    const selfSocket = dgram.createSocket('udp4');
-    await new Promise<void>((r) => selfSocket.bind(0, '127.0.0.1', () => r()));
-    const self = { id: 'a', address: '127.0.0.1', port: selfSocket.address().port };
-    const transport = new MeshTransport({
-      self,
-      peers: [{ id: 'b', address: '127.0.0.1', port: peer.address().port }],
-      keyring: new Keyring([{ id: 1, key: Buffer.alloc(32, 3) }], 1),
-      configDigest: Buffer.alloc(16, 7),
-      intervalMs: 1,
-      onMessage: () => {},
-      onUnreachable: () => {},
-      onStarved: () => {},
-      staleAfterMs: 2,
-    });
-    try {
-      await transport.start(selfSocket);
+    await withLoopbackTransport(undefined, async (transport, received) => {
       transport.setStatus(status('holding'));
       await sleep(30);
       const releasedAt = performance.now();
@@ -47,9 +61,16 @@ describe('MeshTransport', () => {
       // Sequence numbers keep increasing across the urgent message.
       const seqs = after.map((m) => m.seq);
       expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)).toBe(true);
-    } finally {
-      transport.close();
-      peer.close();
-    }
+    });
+  });
+
+  it('the first heartbeats, before any setStatus, carry the initial status (a starting node: every group "starting")', async () => {
+    await withLoopbackTransport(status('starting'), async (_transport, received) => {
+      await sleep(20);
+      const heartbeats = received.map((r) => r.message).filter((m) => m.type === 'heartbeat');
+      expect(heartbeats.length).toBeGreaterThan(3);
+      expect(heartbeats[0]!.seq).toBe(1n); // from the very first one
+      expect(heartbeats.map((m) => (m.type === 'heartbeat' ? m.groups : []))).toEqual(heartbeats.map(() => [{ index: 0, status: 'starting', priority: 255 }]));
+    });
   });
 });

@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { validateCluster } from '../../../lib/takeover/config.js';
 import { FixedTimeoutDetector } from '../../../lib/takeover/detectors.js';
-import { holderProbeLeadMs, TakeoverEngine, confirmationWindowMs, unreachableGraceMs } from '../../../lib/takeover/engine.js';
+import { holderProbeLeadMs, peerSettleMs, TakeoverEngine, confirmationWindowMs, unreachableGraceMs, type PeerGroupStatus, type PeerMessage } from '../../../lib/takeover/engine.js';
 import { Simulation, threeNodeConfig } from './simulation.js';
 
 /** Startup grace (= detection time, 30 ms) plus a margin. */
 const SETTLE = 60;
+
+/** A heartbeat or leave from `from` (incarnation `incarnation`) reporting `status` for group 0 ([] for none). */
+function statusMessage(kind: 'heartbeat' | 'leave', from: string, incarnation: bigint, status: PeerGroupStatus | undefined): Extract<PeerMessage, { kind: 'heartbeat' | 'leave' }> {
+  return { kind, from, incarnation, health: 'healthy', intervalMs: 10, groups: status === undefined ? [] : [{ index: 0, status, pinned: false }], digestMatches: true };
+}
 
 function settled(sim = new Simulation(threeNodeConfig())): Simulation {
   sim.startAll();
@@ -375,13 +380,103 @@ describe('split brain', () => {
     sim.run(100);
     expect(sim.holders()).toEqual(['a', 'b']); // both sides hold: a partition
     sim.heal();
-    sim.run(15);
+    // b hears a within one interval and latency, and loses once a has settled.
+    sim.run(10 + sim.latencyMs + peerSettleMs(10));
     expect(sim.holders()).toEqual(['a']);
     expect(sim.transitions('b').at(-1)).toBe('active>backup:split-brain-lost');
     const split = sim.eventsOf('split-brain');
     expect(split.length).toBeGreaterThan(0);
     expect((split[0]!.event as { winner: string }).winner).toBe('a');
     expect(sim.effects.some((x) => x.node === 'a' && x.effect.type === 'announce')).toBe(true);
+  });
+
+  it('the loser releases only once the winner that came up has settled, by its next heartbeat at the latest', () => {
+    const sim = settled();
+    sim.partition('a', 'b');
+    sim.partition('a', 'c');
+    sim.run(100);
+    const healedAt = sim.now;
+    sim.heal();
+    sim.run(50); // a keeps sending "holding" every interval: a genuine split brain
+    const up = sim.events.find((e) => e.node === 'b' && e.event.type === 'peer-up' && e.event.at >= healedAt)!.event.at;
+    const released = sim.effects.filter((e) => e.node === 'b' && e.at >= healedAt && e.effect.type === 'release');
+    expect(released.map((e) => e.effect)).toEqual([{ type: 'release', group: 0, reason: 'split-brain-lost' }]);
+    expect(released[0]!.at).toBeCloseTo(up + peerSettleMs(10), 6);
+    expect(released[0]!.at - up).toBeLessThan(10); // before a's next heartbeat
+    // The winner did not wait: it re-announced as soon as it heard b.
+    const announced = sim.effects.find((e) => e.node === 'a' && e.at >= healedAt && e.effect.type === 'announce')!;
+    expect(announced.at - up).toBeLessThanOrEqual(sim.latencyMs + 1e-9);
+    expect(sim.holders()).toEqual(['a']);
+  });
+
+  it('an already-alive peer that starts claiming the group wins at once', () => {
+    const sim = settled(new Simulation(threeNodeConfig({ giveback: { mode: 'manual' } })));
+    sim.crash('a');
+    sim.run(50);
+    sim.start('a');
+    sim.run(SETTLE); // a is back, standby, alive in b's view for far longer than the settle time
+    expect(sim.holders()).toEqual(['b']);
+    const claimedAt = sim.now;
+    // a takes the group (a stray handoff naming it): b hears a, long alive, claim it.
+    sim.act('a', (e, now) => e.receive({ kind: 'release', from: 'b', group: 0, target: 'a', pinned: false, digestMatches: true }, now));
+    sim.run(20);
+    const released = sim.effects.filter((e) => e.node === 'b' && e.at >= claimedAt && e.effect.type === 'release');
+    expect(released.map((e) => e.effect)).toEqual([{ type: 'release', group: 0, reason: 'split-brain-lost' }]);
+    expect(released[0]!.at - claimedAt).toBeLessThanOrEqual(sim.latencyMs + 1e-9); // on a's first "holding", no settle time
+    expect(sim.holders()).toEqual(['a']);
+  });
+});
+
+describe('a burst of stale queued messages after a link flap', () => {
+  it("does not make the holder give the group up: a's old holding heartbeat, its leave and its new incarnation arrive back to back", () => {
+    const sim = settled();
+    const oldIncarnation = sim.node('a').incarnation;
+    sim.hostDown('a'); // a's link goes down (its heartbeats queue in its kernel), then a is killed
+    sim.run(50);
+    expect(sim.holders()).toEqual(['b']);
+    expect(sim.events.filter((e) => e.node === 'b' && e.event.type === 'peer-down').map((e) => (e.event as { reason: string }).reason)).toEqual(['timeout']);
+    const flushedAt = sim.now;
+    // a's link comes back: the kernel flushes the queue, b and c receive it within microseconds.
+    for (const node of ['b', 'c']) {
+      sim.act(node, (e, now) => e.receive(statusMessage('heartbeat', 'a', oldIncarnation, 'holding'), now));
+      sim.act(node, (e, now) => e.receive({ ...statusMessage('leave', 'a', oldIncarnation, undefined), health: 'unhealthy' }, now));
+      sim.act(node, (e, now) => e.receive(statusMessage('heartbeat', 'a', oldIncarnation + 1n, 'starting'), now));
+    }
+    sim.run(100);
+    expect(sim.transitions('b').filter((t) => t.includes('split-brain-lost'))).toEqual([]);
+    expect(sim.effects.filter((e) => e.at >= flushedAt && (e.effect.type === 'release' || e.effect.type === 'acquire'))).toEqual([]);
+    expect(sim.transitions('c').at(-1)).toBe('init>backup:startup-grace-over'); // the backup did nothing either
+    expect(sim.holders()).toEqual(['b']);
+    expect(sim.node('b').engine.groupState(0)).toBe('active');
+  });
+});
+
+describe('a starting peer', () => {
+  it('reports every group as starting before its engine starts, ineligible after a stop', () => {
+    const cluster = validateCluster(threeNodeConfig());
+    const engine = new TakeoverEngine({ self: 'a', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
+    expect(engine.reportedGroups()).toEqual([{ index: 0, status: 'starting', pinned: false }]);
+    engine.start(0);
+    expect(engine.reportedGroups()).toEqual([{ index: 0, status: 'starting', pinned: false }]);
+    engine.stop(1);
+    expect(engine.isStopped).toBe(true);
+    expect(engine.reportedGroups()).toEqual([{ index: 0, status: 'ineligible', pinned: false }]);
+  });
+
+  it('whose heartbeat lists no groups is no giveback target', () => {
+    const sim = settled();
+    sim.crash('a');
+    sim.run(50);
+    expect(sim.holders()).toEqual(['b']);
+    const restartedAt = sim.now;
+    // A new process of a (better member, immediate giveback) before it reported its status.
+    sim.act('b', (e, now) => e.receive(statusMessage('heartbeat', 'a', 999n, undefined), now));
+    sim.run(5);
+    expect(sim.node('b').engine.groupState(0)).toBe('active');
+    expect(sim.effects.filter((e) => e.node === 'b' && e.at >= restartedAt && e.effect.type === 'send-release')).toEqual([]);
+    // The same for an operator's move to it.
+    sim.act('b', (e, now) => e.move('web', 'a', now));
+    expect(sim.eventsOf('move-refused').map((e) => e.node)).toEqual(['b']);
   });
 });
 
