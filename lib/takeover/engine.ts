@@ -399,7 +399,7 @@ export class TakeoverEngine {
 
   /** A timer fired (at the deadline the caller got from {@link nextDeadline}, or later). */
   tick(now: number): Effect[] {
-    return this.run(now, () => {});
+    return this.run(now, () => {}, true);
   }
 
   /**
@@ -723,7 +723,14 @@ export class TakeoverEngine {
 
   // ---- the decision core -----------------------------------------------------------
 
-  private run(now: number, input: () => void): Effect[] {
+  /**
+   * Applies one input, then re-derives every decision. Peers are declared
+   * down by timeout only on a timer tick (`timeouts`): a datagram handler
+   * runs while the rest of the same read batch still waits, and after a busy
+   * spell the heartbeat of the peer whose deadline passed is often among
+   * them; the caller's tick runs after the batch (see VipaNode's timer).
+   */
+  private run(now: number, input: () => void, timeouts = false): Effect[] {
     this.now = Math.max(this.now, now);
     this.effects = [];
     // Any input (not only the timer) that comes far past the time this node
@@ -739,7 +746,7 @@ export class TakeoverEngine {
       this.frozen(now - planned);
     }
     input();
-    if (!this.stopped) this.evaluate();
+    if (!this.stopped) this.evaluate(timeouts);
     const out = this.effects;
     this.effects = [];
     return out;
@@ -933,11 +940,11 @@ export class TakeoverEngine {
     return g;
   }
 
-  /** Re-derives every decision from the current view. Runs after every input. */
-  private evaluate(): void {
+  /** Re-derives every decision from the current view. Runs after every input; `timeouts`: see {@link run}. */
+  private evaluate(timeouts: boolean): void {
     const now = this.now;
     this.probeSilentHolders();
-    for (const p of this.peers.values()) {
+    for (const p of timeouts ? this.peers.values() : []) {
       if (p.alive && p.unreachableSince !== undefined && now >= p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs)) {
         p.deadIncarnation = p.incarnation;
         this.markDown(p, 'unreachable');

@@ -536,6 +536,29 @@ describe('late timers and frozen processes', () => {
   });
 });
 
+describe('timeouts are judged on the timer, after the whole read batch', () => {
+  it("a holder's heartbeat read after another peer's, past its deadline, still counts", () => {
+    const cluster = validateCluster(threeNodeConfig());
+    const engine = new TakeoverEngine({ self: 'b', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
+    engine.start(0, []);
+    for (let t = 0; t <= 60; t += 10) {
+      engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), t);
+      engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), t);
+      engine.tick(t);
+    }
+    expect(engine.groupState(0)).toBe('backup');
+    // b's loop was busy past a's deadline (last heartbeat at 60 ms, detection
+    // 30 ms); a's heartbeat waits in the socket behind c's, then the timer runs.
+    const isDecision = (e: ReturnType<TakeoverEngine['tick']>[number]) => e.type === 'acquire' || (e.type === 'event' && e.event.type === 'peer-down');
+    const batch = [...engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 95), ...engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 95), ...engine.tick(95)];
+    expect(batch.filter(isDecision)).toEqual([]);
+    expect(engine.groupState(0)).toBe('backup');
+    // Silence after that: the timer declares a down.
+    engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 126);
+    expect(engine.tick(126).filter(isDecision).map((e) => (e.type === 'event' && e.event.type === 'peer-down' ? e.event.peer : e.type))).toContain('a');
+  });
+});
+
 describe('config mismatch', () => {
   it('is reported and the peer is not acted upon', () => {
     const sim = new Simulation(threeNodeConfig());
