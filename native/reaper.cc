@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,7 +30,10 @@
 namespace vipa {
 namespace {
 
-constexpr uint8_t kFrameArm = 1;     // payload: the netlink requests to send on EOF
+// payload: u32 length L, L bytes of netlink requests to send on death, u16
+// count, count × (u8 family 4|6, 16 address bytes): the addresses whose
+// announcement by another host ends the lead early (network order).
+constexpr uint8_t kFrameArm = 1;
 constexpr uint8_t kFrameQuit = 2;    // exit without sending anything
 constexpr uint8_t kFrameNotify = 3;  // payload: peers and a datagram to send them after the deletes
 constexpr size_t kNotifyMax = 64 * 1024;
@@ -126,15 +131,91 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
   return true;
 }
 
+// Monotonic time in microseconds (clock_gettime is async-signal-safe).
+uint64_t NowUs() {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000u + static_cast<uint64_t>(t.tv_nsec) / 1000u;
+}
+
+// Marks the watched address `addr` (family 4 or 6) as announced: its entry's
+// family byte becomes 0. Returns how many entries are still unannounced.
+size_t MarkAnnounced(uint8_t* watch, size_t count, uint8_t family, const uint8_t* addr) {
+  size_t left = 0;
+  for (size_t i = 0; i < count; i++) {
+    uint8_t* e = watch + i * 17;
+    if (e[0] == family && std::memcmp(e + 1, addr, family == 4 ? 4 : 16) == 0) e[0] = 0;
+    if (e[0] != 0) left++;
+  }
+  return left;
+}
+
+// The address a frame from another host announces, if it is an ARP packet
+// (gratuitous or not: its sender address) or an ICMPv6 neighbour
+// advertisement (its target). Returns the family (4 or 6), or 0.
+uint8_t AnnouncedAddress(const uint8_t* p, size_t len, uint16_t protocol, const uint8_t** addr) {
+  if (protocol == ETH_P_ARP && len >= 8) {
+    // htype, ptype 0x0800, hlen, plen 4, op, sha[hlen], spa[4]
+    size_t hlen = p[4];
+    if (p[2] != 0x08 || p[3] != 0x00 || p[5] != 4 || len < 8 + hlen + 4) return 0;
+    *addr = p + 8 + hlen;
+    return 4;
+  }
+  // IPv6 header (40 bytes, next header 58 = ICMPv6), then type 136 and the
+  // target 8 bytes into the message (RFC 4861 §4.4).
+  if (protocol == ETH_P_IPV6 && len >= 64 && (p[0] >> 4) == 6 && p[6] == 58 && p[40] == 136) {
+    *addr = p + 48;
+    return 6;
+  }
+  return 0;
+}
+
+// Waits until another host has announced every watched address (the next
+// holder took over: delete now, make-before-break done) or `max_us` passed.
+// `packet_fd` was bound to every protocol before the peers were told, so no
+// announcement can come before the watch. Frames this host sent are skipped.
+void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us) {
+  uint64_t end = NowUs() + max_us;
+  size_t left = count;
+  uint8_t frame[2048];
+  while (left > 0) {
+    uint64_t now = NowUs();
+    if (now >= end) return;
+    timespec wait{};
+    wait.tv_sec = static_cast<time_t>((end - now) / 1000000u);
+    wait.tv_nsec = static_cast<long>((end - now) % 1000000u) * 1000;
+    pollfd p{packet_fd, POLLIN, 0};
+    long r = ::syscall(SYS_ppoll, &p, 1, &wait, nullptr, 8);
+    if (r < 0 && errno != EINTR) return;
+    for (;;) {
+      sockaddr_ll from{};
+      socklen_t from_len = sizeof from;
+      ssize_t n = ::recvfrom(packet_fd, frame, sizeof frame, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
+      if (n < 0) break;
+      if (from.sll_pkttype == PACKET_OUTGOING) continue;
+      const uint8_t* addr = nullptr;
+      uint8_t family = AnnouncedAddress(frame, static_cast<size_t>(n), ntohs(from.sll_protocol), &addr);
+      if (family != 0) left = MarkAnnounced(watch, count, family, addr);
+      if (left == 0) return;
+    }
+  }
+}
+
 // The child's whole life. Async-signal-safe calls only (see reaper.h).
-[[noreturn]] void ChildMain(int pipe_fd, int netlink_fd, uint8_t* armed, uint8_t* incoming, size_t max_bytes, uint8_t* notify) {
-  // Keep stdio, the pipe and the netlink socket; close everything else so the
-  // child holds none of the parent's sockets (a heartbeat port it kept open
-  // would hide the parent's death from peers).
-  int keep_low = std::min(pipe_fd, netlink_fd), keep_high = std::max(pipe_fd, netlink_fd);
-  if (keep_low > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep_low - 1), 0u);
-  if (keep_high > keep_low + 1) ::syscall(SYS_close_range, static_cast<unsigned>(keep_low + 1), static_cast<unsigned>(keep_high - 1), 0u);
-  ::syscall(SYS_close_range, static_cast<unsigned>(keep_high + 1), ~0u, 0u);
+[[noreturn]] void ChildMain(int pipe_fd, int netlink_fd, int packet_fd, uint8_t* armed, uint8_t* incoming, size_t max_bytes, uint8_t* notify) {
+  // Keep stdio, the pipe, the netlink socket and the packet socket (-1 when
+  // it could not be opened); close everything else so the child holds none
+  // of the parent's sockets (a heartbeat port it kept open would hide the
+  // parent's death from peers).
+  int keep[3] = {pipe_fd, netlink_fd, packet_fd};
+  std::sort(keep, keep + 3);
+  unsigned next = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(next)) continue;
+    if (static_cast<unsigned>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned>(fd - 1), 0u);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  ::syscall(SYS_close_range, next, ~0u, 0u);
   // Terminal signals to the process group (Ctrl-C) are the parent's to handle;
   // the child must live until the parent is gone.
   struct sigaction ignore {};
@@ -196,23 +277,51 @@ bool ReadFully(int fd, uint8_t* p, size_t n) {
     incoming = t;
     armed_len = len;
   }
+  // The armed frame: the delete requests, then the watched addresses.
+  size_t requests_len = 0;
+  uint8_t* watch = nullptr;
+  size_t watch_count = 0;
+  if (armed_len >= 4) {
+    requests_len = (static_cast<size_t>(armed[0]) << 24) | (static_cast<size_t>(armed[1]) << 16) | (static_cast<size_t>(armed[2]) << 8) | armed[3];
+    if (requests_len > armed_len - 4) requests_len = 0;
+    size_t o = 4 + requests_len;
+    if (o + 2 <= armed_len) {
+      size_t count = (static_cast<size_t>(armed[o]) << 8) | armed[o + 1];
+      if (o + 2 + count * 17 <= armed_len) {
+        watch = armed + o + 2;
+        watch_count = count;
+      }
+    }
+  }
   uint32_t lead_us = NotifyLeadUs(notify, notify_len);
   if (lead_us > 0) {
     // Tell the peers first: the next holder adds and announces while this
     // host still answers, so clients see no gap (a handoff without the
-    // confirmation), then delete. Raw syscall: async-signal-safe.
+    // confirmation), then delete as soon as it announced every address (or
+    // after the lead). Capture starts before the peers are told.
+    bool watching = false;
+    if (packet_fd >= 0 && watch_count > 0) {
+      sockaddr_ll all{};
+      all.sll_family = AF_PACKET;
+      all.sll_protocol = htons(ETH_P_ALL);
+      watching = ::bind(packet_fd, reinterpret_cast<sockaddr*>(&all), sizeof all) == 0;
+    }
     SendNotify(notify, notify_len);
-    struct timespec lead {};
-    lead.tv_sec = static_cast<time_t>(lead_us / 1000000);
-    lead.tv_nsec = static_cast<long>(lead_us % 1000000) * 1000;
-    while (::syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &lead, &lead) != 0 && errno == EINTR) {
+    if (watching) {
+      WaitAnnounced(packet_fd, watch, watch_count, lead_us);
+    } else {
+      struct timespec lead {};
+      lead.tv_sec = static_cast<time_t>(lead_us / 1000000);
+      lead.tv_nsec = static_cast<long>(lead_us % 1000000) * 1000;
+      while (::syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &lead, &lead) != 0 && errno == EINTR) {
+      }
     }
   }
-  if (armed_len > 0) {
+  if (requests_len > 0) {
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     // rtnetlink processes every message of one datagram in turn (netlink(7)).
-    while (::sendto(netlink_fd, armed, armed_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
+    while (::sendto(netlink_fd, armed + 4, requests_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
     }
   }
   // Lead 0: the addresses are gone, tell the peers, so one takes over now
@@ -244,6 +353,7 @@ Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info),
   int err = 0;
   const char* syscall = "socket";
   UniqueFd netlink;
+  UniqueFd packet;
   {
     NetnsScope scope(target, err, syscall);
     if (err == 0) {
@@ -252,6 +362,10 @@ Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info),
         err = errno;
         syscall = "socket";
       }
+      // Protocol 0: receives nothing until the child binds it at the
+      // parent's death (packet(7)), so it costs nothing meanwhile. Without
+      // CAP_NET_RAW there is none: the lead is then a plain wait.
+      packet.Reset(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     }
   }
   if (err != 0) throw MakeSystemError(env, err, syscall, "reaper start");
@@ -282,6 +396,7 @@ Reaper::Reaper(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Reaper>(info),
   SentinelStart start;
   start.pipe_fd = read_end.Get();
   start.netlink_fd = netlink.Get();
+  start.packet_fd = packet.Get();
   start.buffers = buffers;
   start.max_bytes = max_bytes_;
   start.park_fd = park_.Get();
@@ -320,7 +435,7 @@ void* Reaper::SentinelMain(void* arg) {
   pid_t pid = ::fork();
   if (pid == 0) {
     uint8_t* b = start->buffers;
-    ChildMain(start->pipe_fd, start->netlink_fd, b, b + start->max_bytes, start->max_bytes, b + 2 * start->max_bytes);
+    ChildMain(start->pipe_fd, start->netlink_fd, start->packet_fd, b, b + start->max_bytes, start->max_bytes, b + 2 * start->max_bytes);
   }
   int error = errno;
   {

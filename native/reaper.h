@@ -62,6 +62,7 @@ class Reaper : public Napi::ObjectWrap<Reaper> {
   struct SentinelStart {
     int pipe_fd = -1;
     int netlink_fd = -1;
+    int packet_fd = -1;
     uint8_t* buffers = nullptr;
     size_t max_bytes = 0;
     int park_fd = -1;

@@ -50,13 +50,16 @@ export class AddressReaper implements Disposable {
    * Replaces the previous set; an empty list disarms.
    */
   arm(held: readonly AddressSpec[]): void {
+    if (held.length > 0xffff) throw new RangeError(`${held.length} addresses exceed 65535`);
     this.writer.reset();
+    const locals: { family: 4 | 6; bytes: Uint8Array }[] = [];
     for (const spec of held) {
       const request = validateAddressSpec(spec);
       if (typeof spec.link !== 'number') throw new TypeError(`reaper needs interface indexes, got ${JSON.stringify(spec.link)}`);
       encodeAddressRequest(this.writer, 'delete', bindLink(request, { index: spec.link, name: '' }), this.seq++);
+      locals.push({ family: request.family, bytes: request.local });
     }
-    this.reaper.arm(this.writer.buffer.subarray(0, this.writer.length));
+    this.reaper.arm(encodeArmFrame(this.writer.buffer.subarray(0, this.writer.length), locals));
   }
 
   /**
@@ -64,9 +67,13 @@ export class AddressReaper implements Disposable {
    * each of `peers`: a pre-signed "leave" lets them take over at once instead
    * of waiting to detect the death. Replaces the previous notification.
    *
-   * `leadMs` (0..1000, default 0): send the datagram first and delete that
-   * long after, so the next holder adds and announces while this host still
-   * answers (make-before-break; two hosts answer for at most `leadMs`).
+   * `leadMs` (0..1000, default 0): send the datagram first and delete once
+   * another host has announced every armed address (gratuitous ARP or
+   * unsolicited neighbour advertisement: the next holder took over), at most
+   * `leadMs` after. The next holder adds and announces while this host still
+   * answers (make-before-break); two hosts answer only until the child sees
+   * that announcement. Without CAP_NET_RAW the child cannot watch and waits
+   * the whole `leadMs`.
    */
   notifyOnDeath(datagram: Uint8Array, peers: readonly { address: string; port: number }[], options: { leadMs?: number } = {}): void {
     if (datagram.length > 0xffff) throw new RangeError(`notification of ${datagram.length} bytes exceeds 65535`);
@@ -100,4 +107,25 @@ export class AddressReaper implements Disposable {
   [Symbol.dispose](): void {
     this.quit();
   }
+}
+
+/**
+ * The native arm frame: u32 length and the delete requests, then u16 count
+ * and per armed address its family (4 or 6) and 16 address bytes (IPv4 in
+ * the first 4), the addresses whose announcement by another host ends the
+ * lead (see {@link AddressReaper.notifyOnDeath}); network order.
+ */
+export function encodeArmFrame(requests: Uint8Array, locals: readonly { family: 4 | 6; bytes: Uint8Array }[]): Buffer {
+  const frame = Buffer.alloc(4 + requests.length + 2 + locals.length * 17);
+  frame.writeUInt32BE(requests.length, 0);
+  frame.set(requests, 4);
+  let o = 4 + requests.length;
+  frame.writeUInt16BE(locals.length, o);
+  o += 2;
+  for (const l of locals) {
+    frame[o] = l.family;
+    frame.set(l.bytes, o + 1);
+    o += 17;
+  }
+  return frame;
 }

@@ -223,14 +223,16 @@ export function unreachableGraceMs(heartbeatIntervalMs: number): number {
 }
 
 /**
- * How long a dead holder's reaper keeps its addresses after telling the peers
- * (native/reaper.h): the next holder adds and announces within it, so clients
- * see no gap; two hosts answer for at most this long. Half an interval, at
- * most 5 ms (a takeover on a loaded host takes 1–3 ms from the leave to the
- * first announcement).
+ * How long at most a dead holder's reaper keeps its addresses after telling
+ * the peers (native/reaper.h). It deletes as soon as it sees another host
+ * announce them (the next holder took over), so clients see no gap and two
+ * hosts answer only for the moment it takes to notice; the bound matters
+ * when nobody takes over, or when the reaper cannot watch (no CAP_NET_RAW)
+ * and waits the whole time. Two intervals, between 5 and 20 ms: a takeover on
+ * a loaded host takes 1–5 ms from the leave to the first announcement.
  */
 export function reaperLeadMs(heartbeatIntervalMs: number): number {
-  return Math.min(5, heartbeatIntervalMs / 2);
+  return Math.min(20, Math.max(5, 2 * heartbeatIntervalMs));
 }
 
 /**

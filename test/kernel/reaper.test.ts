@@ -47,9 +47,11 @@ function addressesOn(host: TestHost): string[] {
 describe.skipIf(skipKernelTests())('address reaper', () => {
   let lan: TestLan;
   let a: TestHost;
+  let b: TestHost;
   beforeAll(async () => {
-    lan = await createLan(['a']);
+    lan = await createLan(['a', 'b']);
     a = lan.host('a');
+    b = lan.host('b');
   });
   afterAll(async () => {
     await lan?.destroy();
@@ -59,13 +61,14 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     const addresses = ['198.51.100.10/24', '198.51.100.11/32', '2001:db8::10/64'];
     const { child, reaperPid } = await holder(a, addresses, 'wait');
     expect(addressesOn(a).sort()).toEqual(['198.51.100.10', '198.51.100.11', '2001:db8::10']);
-    // The reaper holds only stdio, its pipe and its netlink socket: not the daemon's sockets.
+    // The reaper holds only stdio, its pipe, its netlink socket and its
+    // (unbound) packet socket: not the daemon's sockets.
     const fds = readdirSync(`/proc/${reaperPid}/fd`)
       .filter((fd) => Number(fd) > 2) // stdio is inherited as is
       .map((fd) => readlinkSync(`/proc/${reaperPid}/fd/${fd}`));
-    expect(fds.filter((f) => f.startsWith('socket:')).length).toBe(1);
+    expect(fds.filter((f) => f.startsWith('socket:')).length).toBe(2);
     expect(fds.filter((f) => f.startsWith('pipe:')).length).toBe(1);
-    expect(fds).toHaveLength(2);
+    expect(fds).toHaveLength(3);
     const killedAt = performance.now();
     child.kill('SIGKILL');
     let goneAfter = Infinity;
@@ -123,7 +126,7 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
    * leave arrives, whether `address` was still there), and is SIGKILLed;
    * resolves with what the listener printed once the leave arrived.
    */
-  async function killedHolderNotice(address: string, port: number, leadMs?: number): Promise<string> {
+  async function killedHolderNotice(address: string, port: number, leadMs?: number, afterKill?: () => void): Promise<string> {
     const listener = a.spawn(process.execPath, ['-e', `
       const { execFileSync } = require('child_process');
       const s = require('dgram').createSocket('udp4');
@@ -141,14 +144,16 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
       const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
       const reaper = new AddressReaper({ netns: ${JSON.stringify(a.netns)} });
       const link = nl.linkGetSync('eth0').index;
-      nl.addrAddSync({ link, address: '${address}/32' });
-      reaper.arm([{ link, address: '${address}/32' }]);
+      const spec = { link, address: '${address}/${address.includes(':') ? 128 : 32}', nodad: ${address.includes(':') ? 'true' : 'undefined'} };
+      nl.addrAddSync(spec);
+      reaper.arm([spec]);
       reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: ${port} }]${leadMs === undefined ? '' : `, { leadMs: ${leadMs} }`});
       console.log(reaper.pid);
       setInterval(() => reaper.alive, 1000);`]);
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     child.kill('SIGKILL');
     await waitUntil(() => heard.includes('got leave from a'), 3000, "the reaper's notification");
+    afterKill?.();
     return heard;
   }
 
@@ -162,6 +167,26 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     expect(await killedHolderNotice('203.0.113.31', 7098, 300)).toContain('held=true'); // told before the delete
     await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes('203.0.113.31'), 3000, 'the delete after the lead');
   });
+
+  for (const [family, address] of [[4, '198.51.100.50'], [6, '2001:db8::50']] as const) {
+    it(`with a lead it deletes as soon as another host announces the address (IPv${family}), not after the whole lead`, async () => {
+      let announcedAt = 0;
+      const heard = await killedHolderNotice(address, 7097 - family, 1000, () => {
+        // The next holder's announcement, from b: a gratuitous ARP or an
+        // unsolicited neighbour advertisement.
+        announcedAt = performance.now();
+        b.run(process.execPath, '-e', `
+          const { Announcer } = require(${JSON.stringify(dist)});
+          const announcer = new Announcer();
+          announcer.announceNow('eth0', '${address}');
+          announcer.close();`);
+      });
+      expect(heard).toContain('held=true'); // told before the delete
+      await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes(`${address}/`), 3000, 'the delete after the announcement');
+      // Well inside the 1000 ms lead: the announcement, not the lead, ended the wait.
+      expect(performance.now() - announcedAt).toBeLessThan(900);
+    });
+  }
 
   it('refuses a bad lead time', async () => {
     const { AddressReaper } = await import('../../lib/index.js');
