@@ -161,7 +161,8 @@ export type Effect =
 export type EngineEvent =
   | { type: 'transition'; group: number; name: string; from: GroupState; to: GroupState; reason: TransitionReason; at: number }
   | { type: 'peer-up'; peer: string; at: number }
-  | { type: 'peer-down'; peer: string; reason: 'timeout' | 'leave' | 'unreachable'; at: number }
+  /** `lastHeardAt`: when its last heartbeat arrived (undefined if none ever did); `at` minus it is how long it was silent. */
+  | { type: 'peer-down'; peer: string; reason: 'timeout' | 'leave' | 'unreachable'; lastHeardAt: number | undefined; at: number }
   | { type: 'config-mismatch'; peer: string; at: number }
   | { type: 'split-brain'; group: number; holders: string[]; winner: string; at: number }
   | { type: 'late-timer'; lateMs: number; at: number }
@@ -802,7 +803,7 @@ export class TakeoverEngine {
     }
     peer.alive = false;
     peer.statuses.clear();
-    this.event({ type: 'peer-down', peer: peer.id, reason, at: this.now });
+    this.event({ type: 'peer-down', peer: peer.id, reason, lastHeardAt: peer.detector.lastHeartbeat, at: this.now });
     for (const g of this.groups) if (g.transfer?.target === peer.id) g.transfer = undefined;
   }
 

@@ -40,6 +40,12 @@ describe('takeover by rank', () => {
     sim.run(50);
     expect(sim.transitions('c')).not.toContain('backup>active:takeover');
     expect(sim.eventsOf('peer-down').map((e) => `${e.node}:${(e.event as { peer: string }).peer}`).sort()).toEqual(['b:a', 'c:a']);
+    // The event says how long the peer was silent: the detection time (3 × 10 ms).
+    for (const e of sim.eventsOf('peer-down')) {
+      const down = e.event as { lastHeardAt: number; at: number };
+      expect(down.at - down.lastHeardAt).toBeGreaterThanOrEqual(30);
+      expect(down.at - down.lastHeardAt).toBeLessThan(31);
+    }
   });
 
   it('the next rank acts only when the higher ones are gone too', () => {
