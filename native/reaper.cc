@@ -138,16 +138,78 @@ uint64_t NowUs() {
   return static_cast<uint64_t>(t.tv_sec) * 1000000u + static_cast<uint64_t>(t.tv_nsec) / 1000u;
 }
 
-// Marks the watched address `addr` (family 4 or 6) as announced: its entry's
-// family byte becomes 0. Returns how many entries are still unannounced.
-size_t MarkAnnounced(uint8_t* watch, size_t count, uint8_t family, const uint8_t* addr) {
+// The delete requests of an armed frame: one netlink message per armed
+// address, in the order of the watched addresses.
+struct Requests {
+  uint8_t* data;
+  size_t len;
+  int netlink_fd;
+};
+
+// Sends `len` bytes of delete requests to the kernel (rtnetlink processes
+// every message of one datagram in turn, netlink(7)).
+void SendRequests(int netlink_fd, const uint8_t* data, size_t len) {
+  if (len == 0) return;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  while (::sendto(netlink_fd, data, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
+  }
+}
+
+// The i-th message of the requests: its offset and length (0 if absent).
+size_t MessageAt(const Requests& r, size_t i, size_t* length) {
+  size_t o = 0;
+  for (size_t k = 0; o + 4 <= r.len; k++) {
+    uint32_t n;
+    std::memcpy(&n, r.data + o, sizeof n);  // nlmsg_len, host order
+    if (n < 16 || o + n > r.len) break;
+    if (k == i) {
+      *length = n;
+      return o;
+    }
+    o += (n + 3u) & ~3u;
+  }
+  *length = 0;
+  return 0;
+}
+
+// The watched address `addr` (family 4 or 6) was announced by another host:
+// delete it now, with its own request, and mark its entry done (family byte
+// 0). Returns how many entries are still waiting.
+size_t DeleteAnnounced(const Requests& r, uint8_t* watch, size_t count, uint8_t family, const uint8_t* addr) {
   size_t left = 0;
   for (size_t i = 0; i < count; i++) {
     uint8_t* e = watch + i * 17;
-    if (e[0] == family && std::memcmp(e + 1, addr, family == 4 ? 4 : 16) == 0) e[0] = 0;
+    if (e[0] == family && std::memcmp(e + 1, addr, family == 4 ? 4 : 16) == 0) {
+      size_t length;
+      size_t o = MessageAt(r, i, &length);
+      SendRequests(r.netlink_fd, r.data + o, length);
+      e[0] = 0;
+    }
     if (e[0] != 0) left++;
   }
   return left;
+}
+
+// Deletes what is still armed: every request whose address was not deleted
+// on its announcement, in one datagram (the done ones are squeezed out).
+void DeleteRest(const Requests& r, const uint8_t* watch, size_t count) {
+  size_t kept = 0;
+  size_t o = 0;
+  for (size_t i = 0; o + 4 <= r.len; i++) {
+    uint32_t n;
+    std::memcpy(&n, r.data + o, sizeof n);
+    if (n < 16 || o + n > r.len) break;
+    size_t step = (n + 3u) & ~3u;
+    if (step > r.len - o) step = r.len - o;
+    bool done = watch != nullptr && i < count && watch[i * 17] == 0;
+    if (!done) {
+      if (kept != o) std::memmove(r.data + kept, r.data + o, step);
+      kept += step;
+    }
+    o += step;
+  }
+  SendRequests(r.netlink_fd, r.data, kept);
 }
 
 // The address a frame from another host announces, if it is an ARP packet
@@ -170,11 +232,12 @@ uint8_t AnnouncedAddress(const uint8_t* p, size_t len, uint16_t protocol, const 
   return 0;
 }
 
-// Waits until another host has announced every watched address (the next
-// holder took over: delete now, make-before-break done) or `max_us` passed.
-// `packet_fd` was bound to every protocol before the peers were told, so no
-// announcement can come before the watch. Frames this host sent are skipped.
-void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us) {
+// Deletes each watched address as soon as another host announces it (the
+// next holder took over: make-before-break done), until all are gone or
+// `max_us` passed. `packet_fd` was bound to every protocol before the peers
+// were told, so no announcement can come before the watch. Frames this host
+// sent are skipped.
+void DeleteOnAnnouncements(int packet_fd, const Requests& r, uint8_t* watch, size_t count, uint32_t max_us) {
   uint64_t end = NowUs() + max_us;
   size_t left = count;
   uint8_t frame[2048];
@@ -185,8 +248,8 @@ void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us)
     wait.tv_sec = static_cast<time_t>((end - now) / 1000000u);
     wait.tv_nsec = static_cast<long>((end - now) % 1000000u) * 1000;
     pollfd p{packet_fd, POLLIN, 0};
-    long r = ::syscall(SYS_ppoll, &p, 1, &wait, nullptr, 8);
-    if (r < 0 && errno != EINTR) return;
+    long rc = ::syscall(SYS_ppoll, &p, 1, &wait, nullptr, 8);
+    if (rc < 0 && errno != EINTR) return;
     for (;;) {
       sockaddr_ll from{};
       socklen_t from_len = sizeof from;
@@ -195,7 +258,7 @@ void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us)
       if (from.sll_pkttype == PACKET_OUTGOING) continue;
       const uint8_t* addr = nullptr;
       uint8_t family = AnnouncedAddress(frame, static_cast<size_t>(n), ntohs(from.sll_protocol), &addr);
-      if (family != 0) left = MarkAnnounced(watch, count, family, addr);
+      if (family != 0) left = DeleteAnnounced(r, watch, count, family, addr);
       if (left == 0) return;
     }
   }
@@ -293,12 +356,13 @@ void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us)
       }
     }
   }
+  Requests requests{armed + 4, requests_len, netlink_fd};
   uint32_t lead_us = NotifyLeadUs(notify, notify_len);
   if (lead_us > 0) {
     // Tell the peers first: the next holder adds and announces while this
     // host still answers, so clients see no gap (a handoff without the
-    // confirmation), then delete as soon as it announced every address (or
-    // after the lead). Capture starts before the peers are told.
+    // confirmation), then delete each address as soon as it announced it
+    // (the rest after the lead). Capture starts before the peers are told.
     bool watching = false;
     if (packet_fd >= 0 && watch_count > 0) {
       sockaddr_ll all{};
@@ -308,7 +372,7 @@ void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us)
     }
     SendNotify(notify, notify_len);
     if (watching) {
-      WaitAnnounced(packet_fd, watch, watch_count, lead_us);
+      DeleteOnAnnouncements(packet_fd, requests, watch, watch_count, lead_us);
     } else {
       struct timespec lead {};
       lead.tv_sec = static_cast<time_t>(lead_us / 1000000);
@@ -317,13 +381,7 @@ void WaitAnnounced(int packet_fd, uint8_t* watch, size_t count, uint32_t max_us)
       }
     }
   }
-  if (requests_len > 0) {
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    // rtnetlink processes every message of one datagram in turn (netlink(7)).
-    while (::sendto(netlink_fd, armed + 4, requests_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && errno == EINTR) {
-    }
-  }
+  DeleteRest(requests, watch, watch_count);
   // Lead 0: the addresses are gone, tell the peers, so one takes over now
   // rather than after its failure detector times out.
   if (lead_us == 0) SendNotify(notify, notify_len);

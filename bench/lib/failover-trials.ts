@@ -55,6 +55,8 @@ export interface Contender {
   waitHolder(id: string, ms: number): Promise<void>;
   mark(): LogMark;
   transitionsSince(mark: LogMark): HolderChange[];
+  /** What the daemons logged since `mark` that explains a trial, ms after `t0` (vipa only; see VipaCluster.timelineSince). */
+  timelineSince?(mark: LogMark, t0: number): string[];
   /** Whether a logged change made its node a holder (a takeover, handoff, move, ...). */
   isAcquisition(change: HolderChange): boolean;
   processIds(id: string): number[];
@@ -82,6 +84,7 @@ export function vipaContender(c: BenchVipaCluster, lan: BenchLan, nodes: string[
     waitHolder: (id, ms) => c.waitForGroupHolder(id, ms),
     mark: () => c.mark(),
     transitionsSince: (m) => c.transitionsSince(m),
+    timelineSince: (m, t0) => c.timelineSince(m, t0),
     // Into 'active' from a non-holding state ('verifying' → 'active' is the same holder re-asserting).
     isAcquisition: (t) => t.to === 'active' && t.from !== 'verifying' && t.from !== 'draining',
     processIds: (id) => [c.pid(id)].filter((p): p is number => p !== undefined),
@@ -150,6 +153,8 @@ export interface Anomaly {
   what: string;
   /** Holder changes logged during the trial. */
   changes: string[];
+  /** The daemons' events during the trial, ms after it began (vipa; in the JSON data only). */
+  timeline?: string[];
 }
 
 export type Fault = 'host-dies' | 'process-dies' | 'graceful';
@@ -218,6 +223,10 @@ export class TrialRunner {
       n += Math.max(0, mine.filter((t) => t.node === expected).length - 1);
     }
     return n;
+  }
+
+  private timeline(mark: LogMark, t0: number): Pick<Anomaly, 'timeline'> {
+    return this.c.timelineSince ? { timeline: this.c.timelineSince(mark, t0) } : {};
   }
 
   private describe(changes: HolderChange[]): string[] {
@@ -318,7 +327,7 @@ export class TrialRunner {
     const unsettled = !(holders.length === 1 && holders[0] === this.backup);
     await this.record(scenario, block, t0, end, { unexpectedTakeovers, timedOut, unsettled, ...(scenario === 'graceful' ? {} : { leftover: left > 0 }) });
     if (timedOut || unsettled || unexpectedTakeovers > 0) {
-      this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario, block, what: `${timedOut ? 'no reply from a new holder in time; ' : ''}holders after: ${holders.join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes) });
+      this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario, block, what: `${timedOut ? 'no reply from a new holder in time; ' : ''}holders after: ${holders.join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, t0) });
     }
 
     // The home returns, as a rebooted host: without the addresses a killed keepalived left on it.
@@ -348,7 +357,7 @@ export class TrialRunner {
     await this.record('giveback', block, r0, end, { unexpectedTakeovers, timedOut, unsettled });
     this.trim(Math.min(previousEnd, r0) - 1000);
     if (timedOut || unsettled || unexpectedTakeovers > 0) {
-      this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario: 'giveback', block, what: `${timedOut ? 'home not answering in time; ' : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes) });
+      this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario: 'giveback', block, what: `${timedOut ? 'home not answering in time; ' : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, r0) });
     }
     if (unsettled || timedOut) await this.recover();
   }
@@ -376,7 +385,7 @@ export class TrialRunner {
       await this.record('move', block, t0, end, { unexpectedTakeovers, timedOut, unsettled });
       this.trim(t0 - 1000);
       if (timedOut || unsettled || unexpectedTakeovers > 0) {
-        this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario: 'move', block, what: `${timedOut ? `${target} not answering in time; ` : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes) });
+        this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario: 'move', block, what: `${timedOut ? `${target} not answering in time; ` : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, t0) });
         await this.recover();
         return;
       }

@@ -150,6 +150,33 @@ export class BenchVipaCluster extends TestCluster {
     return counts;
   }
 
+  /**
+   * What the daemons logged since `mark` that explains a trial: transitions,
+   * peers up and down (with how long they were silent), split brains,
+   * deferred takeovers, late timers; one line each, ms after `t0` (this
+   * process's performance.now(); the daemons' log times are wall-clock ms),
+   * in time order, at most `max` lines.
+   */
+  timelineSince(mark: LogMark, t0: number, max = 60): string[] {
+    const wallT0 = t0 + (Date.now() - performance.now());
+    const out: { at: number; text: string }[] = [];
+    for (const { node, entry } of this.linesSince(mark)) {
+      const msg = String(entry.msg ?? '');
+      const at = Date.parse(String(entry.time ?? '')) - wallT0;
+      let detail: string | undefined;
+      if (TRANSITION.test(msg)) detail = msg;
+      else if (msg === 'peer-up') detail = `peer-up ${String(entry.peer)}`;
+      else if (msg === 'peer-down') {
+        const silent = typeof entry.lastHeardAt === 'number' && typeof entry.at === 'number' ? `, silent ${(entry.at - entry.lastHeardAt).toFixed(1)} ms` : '';
+        detail = `peer-down ${String(entry.peer)} (${String(entry.reason)}${silent})`;
+      } else if (msg === 'split-brain') detail = `split-brain ${JSON.stringify(entry.holders)} winner ${String(entry.winner)}`;
+      else if (msg === 'takeover-deferred') detail = `takeover-deferred (holder ${String(entry.holder)})`;
+      else if (msg === 'late-timer') detail = `late-timer ${Number(entry.lateMs).toFixed(1)} ms`;
+      if (detail !== undefined && Number.isFinite(at)) out.push({ at, text: `${at >= 0 ? '+' : ''}${at.toFixed(0)} ${node} ${detail}` });
+    }
+    return out.sort((a, b) => a.at - b.at).slice(0, max).map((x) => x.text);
+  }
+
   private *linesSince(mark: LogMark): Generator<{ node: string; entry: Record<string, unknown> }> {
     for (const d of this.daemons.values()) {
       for (const text of d.log.slice(mark.get(d.id) ?? 0)) {

@@ -126,7 +126,7 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
    * leave arrives, whether `address` was still there), and is SIGKILLed;
    * resolves with what the listener printed once the leave arrived.
    */
-  async function killedHolderNotice(address: string, port: number, leadMs?: number, afterKill?: () => void): Promise<string> {
+  async function killedHolderNotice(address: string, port: number, leadMs?: number, afterKill?: () => void, alsoHeld: string[] = []): Promise<string> {
     const listener = a.spawn(process.execPath, ['-e', `
       const { execFileSync } = require('child_process');
       const s = require('dgram').createSocket('udp4');
@@ -144,9 +144,9 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
       const nl = new Netlink({ netns: ${JSON.stringify(a.netns)} });
       const reaper = new AddressReaper({ netns: ${JSON.stringify(a.netns)} });
       const link = nl.linkGetSync('eth0').index;
-      const spec = { link, address: '${address}/${address.includes(':') ? 128 : 32}', nodad: ${address.includes(':') ? 'true' : 'undefined'} };
-      nl.addrAddSync(spec);
-      reaper.arm([spec]);
+      const specs = ${JSON.stringify([address, ...alsoHeld])}.map((address) => ({ link, address: address + (address.includes(':') ? '/128' : '/32'), nodad: address.includes(':') ? true : undefined }));
+      for (const spec of specs) nl.addrAddSync(spec);
+      reaper.arm(specs);
       reaper.notifyOnDeath(Buffer.from('leave from a'), [{ address: '127.0.0.1', port: ${port} }]${leadMs === undefined ? '' : `, { leadMs: ${leadMs} }`});
       console.log(reaper.pid);
       setInterval(() => reaper.alive, 1000);`]);
@@ -168,18 +168,33 @@ describe.skipIf(skipKernelTests())('address reaper', () => {
     await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes('203.0.113.31'), 3000, 'the delete after the lead');
   });
 
+  /** The next holder's announcement of `address`, from b: a gratuitous ARP or an unsolicited neighbour advertisement. */
+  function announceFromB(address: string): void {
+    b.run(process.execPath, '-e', `
+      const { Announcer } = require(${JSON.stringify(dist)});
+      const announcer = new Announcer();
+      announcer.announceNow('eth0', '${address}');
+      announcer.close();`);
+  }
+
+  it('deletes each address on its own announcement; one nobody announces stays until the lead ends', async () => {
+    let announcedAt = 0;
+    await killedHolderNotice('198.51.100.52', 7090, 1000, () => {
+      announcedAt = performance.now();
+      announceFromB('198.51.100.52');
+    }, ['2001:db8::52']);
+    await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes('198.51.100.52/'), 3000, 'the announced address deleted');
+    expect(performance.now() - announcedAt).toBeLessThan(900);
+    expect(a.ip('addr', 'show', 'dev', 'eth0')).toContain('2001:db8::52/'); // not announced: kept for the lead
+    await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes('2001:db8::52/'), 3000, 'the other one after the lead');
+  });
+
   for (const [family, address] of [[4, '198.51.100.50'], [6, '2001:db8::50']] as const) {
     it(`with a lead it deletes as soon as another host announces the address (IPv${family}), not after the whole lead`, async () => {
       let announcedAt = 0;
       const heard = await killedHolderNotice(address, 7097 - family, 1000, () => {
-        // The next holder's announcement, from b: a gratuitous ARP or an
-        // unsolicited neighbour advertisement.
         announcedAt = performance.now();
-        b.run(process.execPath, '-e', `
-          const { Announcer } = require(${JSON.stringify(dist)});
-          const announcer = new Announcer();
-          announcer.announceNow('eth0', '${address}');
-          announcer.close();`);
+        announceFromB(address);
       });
       expect(heard).toContain('held=true'); // told before the delete
       await waitUntil(() => !a.ip('addr', 'show', 'dev', 'eth0').includes(`${address}/`), 3000, 'the delete after the announcement');
