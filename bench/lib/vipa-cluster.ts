@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { controlRequest } from '../../lib/cli/control.js';
 import { TestCluster } from '../../lib/demo/cluster.js';
+import { monotonicMs } from '../../lib/demo/probe-wire.js';
 import type { BenchLan } from './failover-lan.js';
 import { waitForExit } from './guarded-spawn.js';
 
@@ -153,12 +154,12 @@ export class BenchVipaCluster extends TestCluster {
   /**
    * What the daemons logged since `mark` that explains a trial: transitions,
    * peers up and down (with how long they were silent), split brains,
-   * deferred takeovers, late timers; one line each, ms after `t0` (this
-   * process's performance.now(); the daemons' log times are wall-clock ms),
+   * deferred takeovers, late timers; one line each, ms after `t0`
+   * ({@link monotonicMs}, as the trials time; the daemons' log times are wall-clock ms),
    * in time order, at most `max` lines.
    */
   timelineSince(mark: LogMark, t0: number, max = 60): string[] {
-    const wallT0 = t0 + (Date.now() - performance.now());
+    const wallT0 = t0 + (Date.now() - monotonicMs());
     const out: { at: number; text: string }[] = [];
     for (const { node, entry } of this.linesSince(mark)) {
       const msg = String(entry.msg ?? '');
