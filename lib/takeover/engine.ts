@@ -323,6 +323,8 @@ export class TakeoverEngine {
   /** start() was called; never reset (a stopped engine is not started again). */
   private started = false;
   private graceUntil = 0;
+  /** The time of the last timer tick: what time decides is judged at it (see {@link run}). */
+  private tickedAt = 0;
   private verifyUntil = 0;
   private armedDeadline: number | undefined;
   private readonly linksDown = new Set<string>();
@@ -727,14 +729,18 @@ export class TakeoverEngine {
   // ---- the decision core -----------------------------------------------------------
 
   /**
-   * Applies one input, then re-derives every decision. Peers are declared
-   * down by timeout only on a timer tick (`timeouts`): a datagram handler
-   * runs while the rest of the same read batch still waits, and after a busy
-   * spell the heartbeat of the peer whose deadline passed is often among
-   * them; the caller's tick runs after the batch (see VipaNode's timer).
+   * Applies one input, then re-derives every decision. What time decides (a
+   * peer's timeout, the end of the startup grace, of a deferral, a transfer,
+   * a handoff, a drain, a hold-down) is judged at the time of the last timer
+   * tick (`ticked`), never at an input's: a datagram handler runs while the
+   * rest of the same read batch still waits, and after a busy spell the
+   * heartbeat that would change the decision (the holder's, for a node whose
+   * startup grace or failure deadline just passed) is often among them; the
+   * caller's tick runs after the batch (see VipaNode's timer).
    */
-  private run(now: number, input: () => void, timeouts = false): Effect[] {
+  private run(now: number, input: () => void, ticked = false): Effect[] {
     this.now = Math.max(this.now, now);
+    if (ticked) this.tickedAt = this.now;
     this.effects = [];
     // Any input (not only the timer) that comes far past the time this node
     // asked to be woken proves the process was frozen or starved: after a
@@ -749,7 +755,7 @@ export class TakeoverEngine {
       this.frozen(now - planned);
     }
     input();
-    if (!this.stopped) this.evaluate(timeouts);
+    if (!this.stopped) this.evaluate(ticked);
     const out = this.effects;
     this.effects = [];
     return out;
@@ -925,11 +931,11 @@ export class TakeoverEngine {
   }
 
   /** Completes a handoff once the target holds the group, or gives up after the detection time. */
-  private evaluateHandoff(g: GroupView): void {
+  private evaluateHandoff(g: GroupView, now: number): void {
     const h = g.handoff!;
     const target = this.peers.get(h.target);
     const taken = target !== undefined && this.peerHolds(target, g);
-    if (!taken && this.now < h.until && target?.alive) return;
+    if (!taken && now < h.until && target?.alive) return;
     this.effects.push({ type: 'release', group: g.group.index, reason: taken ? 'handoff-done' : 'handoff-timeout' });
     g.handoff = undefined;
     this.transition(g, h.next, taken ? 'handoff-done' : 'handoff-timeout');
@@ -943,11 +949,11 @@ export class TakeoverEngine {
     return g;
   }
 
-  /** Re-derives every decision from the current view. Runs after every input; `timeouts`: see {@link run}. */
-  private evaluate(timeouts: boolean): void {
-    const now = this.now;
+  /** Re-derives every decision from the current view. Runs after every input; `ticked`: see {@link run}. */
+  private evaluate(ticked: boolean): void {
+    const now = this.tickedAt;
     this.probeSilentHolders();
-    for (const p of timeouts ? this.peers.values() : []) {
+    for (const p of ticked ? this.peers.values() : []) {
       if (p.alive && p.unreachableSince !== undefined && now >= p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs)) {
         p.deadIncarnation = p.incarnation;
         this.markDown(p, 'unreachable');
@@ -969,9 +975,9 @@ export class TakeoverEngine {
       }
 
       if (g.state === 'handing-off') {
-        this.evaluateHandoff(g);
+        this.evaluateHandoff(g, now);
       } else if (this.holds(g)) {
-        this.evaluateHolder(g, verifying, draining);
+        this.evaluateHolder(g, verifying, draining, now);
       } else if (g.state === 'backup' && !verifying && !g.transfer) {
         this.evaluateBackup(g);
       }
@@ -985,8 +991,7 @@ export class TakeoverEngine {
     for (const id of eligible) if (!g.eligibleSince.has(id)) g.eligibleSince.set(id, this.now);
   }
 
-  private evaluateHolder(g: GroupView, verifying: boolean, drainOver: boolean): void {
-    const now = this.now;
+  private evaluateHolder(g: GroupView, verifying: boolean, drainOver: boolean, now: number): void {
     // Another live holder: split brain (or a holder seen while re-verifying).
     const others = [...this.peers.values()].filter((p) => this.peerHolds(p, g)).map((p) => p.id);
     if (others.length > 0) {
@@ -1029,7 +1034,7 @@ export class TakeoverEngine {
     } else if (!g.pinned && !verifying) {
       // Giveback: a better member is eligible.
       const best = this.receivers(g)[0];
-      if (best !== undefined && best !== this.self && comparePriority(g.group.priorities, best, this.self) < 0 && this.givebackDue(g, best)) {
+      if (best !== undefined && best !== this.self && comparePriority(g.group.priorities, best, this.self) < 0 && this.givebackDue(g, best, now)) {
         this.handOff(g, 'giveback', best, false, 'backup');
         return;
       }
@@ -1041,12 +1046,12 @@ export class TakeoverEngine {
     }
   }
 
-  private givebackDue(g: GroupView, best: string): boolean {
+  private givebackDue(g: GroupView, best: string, now: number): boolean {
     const policy = g.group.giveback;
     if (policy.mode === 'immediate') return true;
     if (policy.mode === 'manual') return false;
     const since = g.eligibleSince.get(best);
-    return since !== undefined && this.now - since >= policy.delayMs;
+    return since !== undefined && now - since >= policy.delayMs;
   }
 
   /**

@@ -542,7 +542,7 @@ describe('late timers and frozen processes', () => {
   });
 });
 
-describe('timeouts are judged on the timer, after the whole read batch', () => {
+describe('what time decides is judged on the timer, after the whole read batch', () => {
   it("a holder's heartbeat read after another peer's, past its deadline, still counts", () => {
     const cluster = validateCluster(threeNodeConfig());
     const engine = new TakeoverEngine({ self: 'b', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
@@ -562,6 +562,17 @@ describe('timeouts are judged on the timer, after the whole read batch', () => {
     // Silence after that: the timer declares a down.
     engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 126);
     expect(engine.tick(126).filter(isDecision).map((e) => (e.type === 'event' && e.event.type === 'peer-down' ? e.event.peer : e.type))).toContain('a');
+  });
+
+  it("a restarting home node's startup grace ends on the timer, after the holder's queued heartbeat", () => {
+    const cluster = validateCluster(threeNodeConfig());
+    const engine = new TakeoverEngine({ self: 'a', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
+    engine.start(0, []);
+    // a's loop was busy through its startup grace (30 ms): c's and b's
+    // heartbeats wait in its socket, c's first; b holds the group.
+    const effects = [...engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 35), ...engine.receive(statusMessage('heartbeat', 'b', 1n, 'holding'), 35), ...engine.tick(35)];
+    expect(effects.filter((e) => e.type === 'acquire')).toEqual([]);
+    expect(engine.groupState(0)).toBe('backup'); // b hands it back by a make-before-break giveback
   });
 });
 
