@@ -179,6 +179,16 @@ export class BenchLan {
     }
   }
 
+  /**
+   * Empties `name`'s neighbour cache on eth0, as a reboot would: after its
+   * link was down, the entries its dying processes created stay unresolved,
+   * and the kernel holds what a new daemon sends to those peers until the
+   * next ARP retry (up to a second).
+   */
+  forgetNeighbours(name: string): void {
+    this.host(name).ip('neigh', 'flush', 'dev', 'eth0');
+  }
+
   /** Deletes `addresses` (with prefix) from `name`'s eth0 where present; returns how many were there. */
   deleteAddresses(name: string, addresses: readonly string[]): number {
     using nl = new this.vipa.Netlink({ netns: this.host(name).netns });

@@ -330,9 +330,10 @@ export class TrialRunner {
       this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario, block, what: `${timedOut ? 'no reply from a new holder in time; ' : ''}holders after: ${holders.join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, t0) });
     }
 
-    // The home returns, as a rebooted host: without the addresses a killed keepalived left on it.
+    // The home returns, as a rebooted host: without the addresses a killed keepalived left on it, with an empty neighbour cache.
     await this.gate.heavyOp(() => {
       c.lan.deleteAddresses(home, c.addresses);
+      c.lan.forgetNeighbours(home);
       if (scenario === 'host-dies') c.lan.linkUp(home);
     });
     await this.givebackTrial(block, end);
@@ -410,6 +411,7 @@ export class TrialRunner {
     for (const id of c.nodes) {
       await c.reap(id).catch(() => undefined);
       c.lan.deleteAddresses(id, c.addresses);
+      c.lan.forgetNeighbours(id);
       c.lan.linkUp(id);
     }
     if (c.tool === 'keepalived') await c.move(home); // priority offset back to 0
