@@ -219,6 +219,8 @@ interface LinkEntry {
   framesSent: number;
   sendErrors: number;
   announcements: Map<string, Announcement>;
+  /** Encoded frames by address, ARP mode and Router flag (see {@link Announcer.prime}). */
+  frames: Map<string, Buffer[]>;
 }
 
 interface Announcement {
@@ -358,12 +360,27 @@ export class Announcer implements Disposable {
    * withdraw these frames. Returns the frames sent before returning.
    */
   announceNow(link: LinkRef, address: string, options: Omit<AnnounceOptions, 'schedule'> & { arpMode?: ArpMode } = {}): number {
-    const arpMode = options.arpMode ?? this.schedule.arpMode;
-    if (arpMode !== 'request' && arpMode !== 'reply' && arpMode !== 'both') throw new RangeError(`arpMode must be 'request', 'reply' or 'both', got ${String(arpMode)}`);
-    const { entry, frames } = this.prepare(link, address, options, arpMode);
+    const { entry, frames } = this.prepare(link, address, options, this.arpModeOf(options));
     const before = entry.framesSent + entry.sendErrors;
     for (const frame of frames) this.submit(entry, undefined, frame, true, address);
     return entry.framesSent + entry.sendErrors - before;
+  }
+
+  /**
+   * Opens `link`'s socket and encodes `address`'s frames now, so that a later
+   * {@link announce} or {@link announceNow} of it only sends: a takeover's
+   * first frame then leaves microseconds after the address is added instead
+   * of after the encoders' first run in this process (lazily compiled,
+   * ~0.7 ms for a neighbour advertisement). Same arguments as announceNow.
+   */
+  prime(link: LinkRef, address: string, options: Omit<AnnounceOptions, 'schedule'> & { arpMode?: ArpMode } = {}): void {
+    this.prepare(link, address, options, this.arpModeOf(options));
+  }
+
+  private arpModeOf(options: { arpMode?: ArpMode }): ArpMode {
+    const arpMode = options.arpMode ?? this.schedule.arpMode;
+    if (arpMode !== 'request' && arpMode !== 'reply' && arpMode !== 'both') throw new RangeError(`arpMode must be 'request', 'reply' or 'both', got ${String(arpMode)}`);
+    return arpMode;
   }
 
   /** Stops announcing `address` on `link` and drops its queued frames. Returns whether anything was running. */
@@ -432,15 +449,21 @@ export class Announcer implements Disposable {
     if (options.router !== undefined && typeof options.router !== 'boolean') throw new TypeError(`router must be a boolean, got ${String(options.router)}`);
     const entry = this.linkFor(link);
     const mac = entry.sender.mac;
-    let frames: Buffer[];
-    if (parsed.family === 4) {
-      const ops: ArpOperation[] = arpMode === 'both' ? ['request', 'reply'] : [arpMode];
-      frames = ops.map((operation) => encodeGratuitousArp({ mac, address: parsed.bytes, operation }));
-    } else {
-      const router = options.router ?? entry.sender.forwarding.ipv6;
-      frames = [encodeUnsolicitedNeighborAdvertisement({ mac, address: parsed.bytes, router })];
+    const key = bytesKey(parsed.bytes);
+    const router = parsed.family === 6 ? (options.router ?? entry.sender.forwarding.ipv6) : false;
+    const cacheKey = `${key}|${parsed.family === 4 ? arpMode : router}`;
+    let frames = entry.frames.get(cacheKey);
+    if (!frames) {
+      if (parsed.family === 4) {
+        const ops: ArpOperation[] = arpMode === 'both' ? ['request', 'reply'] : [arpMode];
+        frames = ops.map((operation) => encodeGratuitousArp({ mac, address: parsed.bytes, operation }));
+      } else {
+        frames = [encodeUnsolicitedNeighborAdvertisement({ mac, address: parsed.bytes, router })];
+      }
+      // Bounded by the addresses announced on this interface (the entry goes with forget()).
+      entry.frames.set(cacheKey, frames);
     }
-    return { entry, key: bytesKey(parsed.bytes), frames };
+    return { entry, key, frames };
   }
 
   private linkFor(link: LinkRef): LinkEntry {
@@ -467,6 +490,7 @@ export class Announcer implements Disposable {
       framesSent: 0,
       sendErrors: 0,
       announcements: new Map(),
+      frames: new Map(),
     };
     this.entries.add(entry);
     this.links.set(link, entry);

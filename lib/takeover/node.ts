@@ -194,6 +194,16 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       this.reaper = new AddressReaper();
       this.armReaper();
       this.announcer = new Announcer(this.options.announce ?? {});
+      // A takeover then only sends: sockets open, frames encoded (see Announcer.prime).
+      for (const addresses of this.groupAddresses.values()) {
+        for (const a of addresses) {
+          try {
+            this.announcer.prime(a.spec.link, a.text);
+          } catch {
+            // Reported when the takeover announces (e.g. no CAP_NET_RAW).
+          }
+        }
+      }
       this.openProbes();
       this.monitor = new NetlinkMonitor();
       this.monitor.on('link', (e) => this.onLink(e));

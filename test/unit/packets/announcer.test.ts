@@ -191,6 +191,20 @@ describe('Announcer schedule', () => {
     expect(log()).toEqual(['0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 req 198.51.100.8']);
   });
 
+  it('prime opens the socket and encodes the frames ahead; announcing then sends those same frames', () => {
+    const { announcer, opened, log } = setup({ schedule: { burst: 1, secondBurst: 0 } });
+    announcer.prime('eth0', '198.51.100.7');
+    announcer.prime('eth0', '2001:db8::7');
+    expect(opened.map((l) => l.name)).toEqual(['eth0']);
+    expect(opened[0]!.sent).toEqual([]); // nothing sent yet
+    announcer.announce('eth0', '198.51.100.7');
+    announcer.announceNow('eth0', '2001:db8::7');
+    announcer.announce('eth0', '198.51.100.7'); // again: the same cached frames
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 rep 198.51.100.7']);
+    expect(() => announcer.prime('eth0', 'nope')).toThrow(RangeError);
+    expect(() => announcer.prime('eth0', '198.51.100.7', { arpMode: 'x' as never })).toThrow(/arpMode/);
+  });
+
   it('one socket per interface, shared between its name and its index', () => {
     const { announcer, opened } = setup({ schedule: { burst: 1, secondBurst: 0, arpMode: 'request' } });
     announcer.announce('eth0', '198.51.100.7');
