@@ -328,29 +328,52 @@ export class Announcer implements Disposable {
    * are not thrown: see {@link AnnouncerOptions.onSendError}.
    */
   announce(link: LinkRef, address: string, options: AnnounceOptions = {}): number {
+    return this.announceAll([{ link, address }], options);
+  }
+
+  /**
+   * {@link announce} for several addresses at once (a group taking over):
+   * every address's first round goes out before any address's repeats, so
+   * the last address is announced microseconds after the first rather than
+   * after all the others' burst. Returns the frames sent before returning.
+   * Validates every address before starting any.
+   */
+  announceAll(targets: readonly { link: LinkRef; address: string }[], options: AnnounceOptions = {}): number {
     // The announcer's own schedule was validated once; only overrides need merging.
     const schedule = options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
-    const { entry, key, frames } = this.prepare(link, address, options, schedule.arpMode);
-    const existing = entry.announcements.get(key);
-    if (existing) this.stop(existing);
-    const a: Announcement = {
-      entry,
-      key,
-      address,
-      frames,
-      schedule,
-      startedAt: this.clock.now(),
-      phase: 1,
-      roundsLeft: schedule.burst,
-      urgentNext: true,
-      timer: undefined,
-      queued: 0,
-      done: false,
-    };
-    entry.announcements.set(key, a);
-    const before = entry.framesSent + entry.sendErrors;
-    this.runRounds(a);
-    return entry.framesSent + entry.sendErrors - before;
+    const prepared = targets.map((t) => ({ ...this.prepare(t.link, t.address, options, schedule.arpMode), address: t.address }));
+    let sent = 0;
+    const started: Announcement[] = [];
+    for (const { entry, key, frames, address } of prepared) {
+      const existing = entry.announcements.get(key);
+      if (existing) this.stop(existing);
+      const a: Announcement = {
+        entry,
+        key,
+        address,
+        frames,
+        schedule,
+        startedAt: this.clock.now(),
+        phase: 1,
+        roundsLeft: schedule.burst,
+        urgentNext: true,
+        timer: undefined,
+        queued: 0,
+        done: false,
+      };
+      entry.announcements.set(key, a);
+      const before = entry.framesSent + entry.sendErrors;
+      this.runRounds(a, 1);
+      sent += entry.framesSent + entry.sendErrors - before;
+      started.push(a);
+    }
+    for (const a of started) {
+      if (a.done || a.timer !== undefined || a.entry.announcements.get(a.key) !== a) continue;
+      const before = a.entry.framesSent + a.entry.sendErrors;
+      this.runRounds(a);
+      sent += a.entry.framesSent + a.entry.sendErrors - before;
+    }
+    return sent;
   }
 
   /**
@@ -500,15 +523,19 @@ export class Announcer implements Disposable {
   }
 
   /** Sends the current burst's rounds: all now when back to back, else one now and the next after the spacing. */
-  private runRounds(a: Announcement): void {
+  /** Sends the burst's rounds due now; with `limit`, at most that many, leaving the rest to the caller (announceAll). */
+  private runRounds(a: Announcement, limit = Infinity): void {
     a.timer = undefined;
     const spacing = a.schedule.burstSpacingMs;
+    let rounds = 0;
     // Bounded: roundsLeft ≤ MAX_BURST (resolveSchedule).
     do {
       a.roundsLeft--;
+      rounds++;
       for (let i = 0; i < a.frames.length; i++) this.submit(a.entry, a, a.frames[i]!, a.urgentNext && i === 0, a.address);
       a.urgentNext = false;
-    } while (a.roundsLeft > 0 && spacing === 0);
+    } while (a.roundsLeft > 0 && spacing === 0 && rounds < limit);
+    if (a.roundsLeft > 0 && spacing === 0) return; // the caller runs the rest now
     if (a.roundsLeft > 0) a.timer = this.clock.setTimeout(() => this.runRounds(a), spacing);
     else this.burstDone(a);
   }

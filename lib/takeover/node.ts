@@ -532,10 +532,9 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
 
   private announce(group: number, now: boolean): void {
     const addresses = this.groupAddresses.get(group) ?? [];
-    for (const a of addresses) {
-      if (now) this.announcer!.announceNow(a.spec.link, a.text);
-      else this.announcer!.announce(a.spec.link, a.text);
-    }
+    if (now) for (const a of addresses) this.announcer!.announceNow(a.spec.link, a.text);
+    // Every address's first frame before any repeats.
+    else this.announcer!.announceAll(addresses.map((a) => ({ link: a.spec.link, address: a.text })));
     this.emit('announce', { group, addresses: addresses.map((a) => a.text) });
   }
 
