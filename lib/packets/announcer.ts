@@ -328,7 +328,12 @@ export class Announcer implements Disposable {
    * are not thrown: see {@link AnnouncerOptions.onSendError}.
    */
   announce(link: LinkRef, address: string, options: AnnounceOptions = {}): number {
-    return this.announceAll([{ link, address }], options);
+    // The announcer's own schedule was validated once; only overrides need merging.
+    const schedule = options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
+    const { entry, key, frames } = this.prepare(link, address, options, schedule.arpMode);
+    const before = entry.framesSent + entry.sendErrors;
+    this.runRounds(this.begin(entry, key, frames, address, schedule));
+    return entry.framesSent + entry.sendErrors - before;
   }
 
   /**
@@ -339,41 +344,42 @@ export class Announcer implements Disposable {
    * Validates every address before starting any.
    */
   announceAll(targets: readonly { link: LinkRef; address: string }[], options: AnnounceOptions = {}): number {
-    // The announcer's own schedule was validated once; only overrides need merging.
     const schedule = options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
-    const prepared = targets.map((t) => ({ ...this.prepare(t.link, t.address, options, schedule.arpMode), address: t.address }));
-    let sent = 0;
-    const started: Announcement[] = [];
-    for (const { entry, key, frames, address } of prepared) {
-      const existing = entry.announcements.get(key);
-      if (existing) this.stop(existing);
-      const a: Announcement = {
-        entry,
-        key,
-        address,
-        frames,
-        schedule,
-        startedAt: this.clock.now(),
-        phase: 1,
-        roundsLeft: schedule.burst,
-        urgentNext: true,
-        timer: undefined,
-        queued: 0,
-        done: false,
-      };
-      entry.announcements.set(key, a);
-      const before = entry.framesSent + entry.sendErrors;
+    const prepared = targets.map((t) => this.prepare(t.link, t.address, options, schedule.arpMode));
+    const counted = new Set(prepared.map((p) => p.entry));
+    const sentSoFar = () => [...counted].reduce((n, e) => n + e.framesSent + e.sendErrors, 0);
+    const before = sentSoFar();
+    const started = prepared.map((p, i) => {
+      const a = this.begin(p.entry, p.key, p.frames, targets[i]!.address, schedule);
       this.runRounds(a, 1);
-      sent += entry.framesSent + entry.sendErrors - before;
-      started.push(a);
-    }
+      return a;
+    });
     for (const a of started) {
-      if (a.done || a.timer !== undefined || a.entry.announcements.get(a.key) !== a) continue;
-      const before = a.entry.framesSent + a.entry.sendErrors;
-      this.runRounds(a);
-      sent += a.entry.framesSent + a.entry.sendErrors - before;
+      if (!a.done && a.timer === undefined && a.entry.announcements.get(a.key) === a) this.runRounds(a);
     }
-    return sent;
+    return sentSoFar() - before;
+  }
+
+  /** Registers a new announcement of `address` (restarting one already running there). */
+  private begin(entry: LinkEntry, key: string, frames: Buffer[], address: string, schedule: AnnounceSchedule): Announcement {
+    const existing = entry.announcements.get(key);
+    if (existing) this.stop(existing);
+    const a: Announcement = {
+      entry,
+      key,
+      address,
+      frames,
+      schedule,
+      startedAt: this.clock.now(),
+      phase: 1,
+      roundsLeft: schedule.burst,
+      urgentNext: true,
+      timer: undefined,
+      queued: 0,
+      done: false,
+    };
+    entry.announcements.set(key, a);
+    return a;
   }
 
   /**
