@@ -156,37 +156,32 @@ void SendRequests(int netlink_fd, const uint8_t* data, size_t len) {
   }
 }
 
-// The i-th message of the requests: its offset and length (0 if absent).
-size_t MessageAt(const Requests& r, size_t i, size_t* length) {
-  size_t o = 0;
-  for (size_t k = 0; o + 4 <= r.len; k++) {
-    uint32_t n;
-    std::memcpy(&n, r.data + o, sizeof n);  // nlmsg_len, host order
-    if (n < 16 || o + n > r.len) break;
-    if (k == i) {
-      *length = n;
-      return o;
-    }
-    o += (n + 3u) & ~3u;
-  }
-  *length = 0;
-  return 0;
+// The length of the netlink message at offset `o` of the requests, padded to
+// its 4-byte alignment (NLMSG_ALIGN), or 0 past the last whole message.
+size_t MessageStep(const Requests& r, size_t o) {
+  if (o + 4 > r.len) return 0;
+  uint32_t n;
+  std::memcpy(&n, r.data + o, sizeof n);  // nlmsg_len, host order
+  if (n < 16 || o + n > r.len) return 0;
+  return std::min<size_t>((n + 3u) & ~3u, r.len - o);
 }
 
 // The watched address `addr` (family 4 or 6) was announced by another host:
-// delete it now, with its own request, and mark its entry done (family byte
-// 0). Returns how many entries are still waiting.
+// delete it now, with its own request (the i-th message goes with the i-th
+// entry), and mark its entry done (family byte 0). Returns how many entries
+// are still waiting.
 size_t DeleteAnnounced(const Requests& r, uint8_t* watch, size_t count, uint8_t family, const uint8_t* addr) {
   size_t left = 0;
+  size_t o = 0;
   for (size_t i = 0; i < count; i++) {
+    size_t step = MessageStep(r, o);
     uint8_t* e = watch + i * 17;
     if (e[0] == family && std::memcmp(e + 1, addr, family == 4 ? 4 : 16) == 0) {
-      size_t length;
-      size_t o = MessageAt(r, i, &length);
-      SendRequests(r.netlink_fd, r.data + o, length);
+      SendRequests(r.netlink_fd, r.data + o, step);
       e[0] = 0;
     }
     if (e[0] != 0) left++;
+    o += step;
   }
   return left;
 }
@@ -196,18 +191,10 @@ size_t DeleteAnnounced(const Requests& r, uint8_t* watch, size_t count, uint8_t 
 void DeleteRest(const Requests& r, const uint8_t* watch, size_t count) {
   size_t kept = 0;
   size_t o = 0;
-  for (size_t i = 0; o + 4 <= r.len; i++) {
-    uint32_t n;
-    std::memcpy(&n, r.data + o, sizeof n);
-    if (n < 16 || o + n > r.len) break;
-    size_t step = (n + 3u) & ~3u;
-    if (step > r.len - o) step = r.len - o;
-    bool done = watch != nullptr && i < count && watch[i * 17] == 0;
-    if (!done) {
-      if (kept != o) std::memmove(r.data + kept, r.data + o, step);
-      kept += step;
-    }
-    o += step;
+  for (size_t i = 0, step; (step = MessageStep(r, o)) > 0; i++, o += step) {
+    if (watch != nullptr && i < count && watch[i * 17] == 0) continue;
+    if (kept != o) std::memmove(r.data + kept, r.data + o, step);
+    kept += step;
   }
   SendRequests(r.netlink_fd, r.data, kept);
 }
@@ -235,13 +222,14 @@ uint8_t AnnouncedAddress(const uint8_t* p, size_t len, uint16_t protocol, const 
 // Deletes each watched address as soon as another host announces it (the
 // next holder took over: make-before-break done), until all are gone or
 // `max_us` passed. `packet_fd` was bound to every protocol before the peers
-// were told, so no announcement can come before the watch. Frames this host
-// sent are skipped.
+// were told, so no announcement can come before the watch; -1 (no watch):
+// just waits `max_us` (poll(2) ignores a negative fd). Frames this host sent
+// are skipped.
 void DeleteOnAnnouncements(int packet_fd, const Requests& r, uint8_t* watch, size_t count, uint32_t max_us) {
   uint64_t end = NowUs() + max_us;
   size_t left = count;
   uint8_t frame[2048];
-  while (left > 0) {
+  while (packet_fd < 0 || left > 0) {
     uint64_t now = NowUs();
     if (now >= end) return;
     timespec wait{};
@@ -250,7 +238,7 @@ void DeleteOnAnnouncements(int packet_fd, const Requests& r, uint8_t* watch, siz
     pollfd p{packet_fd, POLLIN, 0};
     long rc = ::syscall(SYS_ppoll, &p, 1, &wait, nullptr, 8);
     if (rc < 0 && errno != EINTR) return;
-    for (;;) {
+    while (packet_fd >= 0) {
       sockaddr_ll from{};
       socklen_t from_len = sizeof from;
       ssize_t n = ::recvfrom(packet_fd, frame, sizeof frame, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
@@ -371,15 +359,7 @@ void DeleteOnAnnouncements(int packet_fd, const Requests& r, uint8_t* watch, siz
       watching = ::bind(packet_fd, reinterpret_cast<sockaddr*>(&all), sizeof all) == 0;
     }
     SendNotify(notify, notify_len);
-    if (watching) {
-      DeleteOnAnnouncements(packet_fd, requests, watch, watch_count, lead_us);
-    } else {
-      struct timespec lead {};
-      lead.tv_sec = static_cast<time_t>(lead_us / 1000000);
-      lead.tv_nsec = static_cast<long>(lead_us % 1000000) * 1000;
-      while (::syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &lead, &lead) != 0 && errno == EINTR) {
-      }
-    }
+    DeleteOnAnnouncements(watching ? packet_fd : -1, requests, watch, watch_count, lead_us);
   }
   DeleteRest(requests, watch, watch_count);
   // Lead 0: the addresses are gone, tell the peers, so one takes over now

@@ -21,9 +21,10 @@
 //
 // After fork(2) in a multithreaded process the child may only call
 // async-signal-safe functions (fork(2), signal-safety(7)): it uses read,
-// sendto, close_range, sigaction, sigprocmask, fcntl, prctl, sched_setscheduler,
-// ppoll and clock_nanosleep (raw syscalls) and
-// _exit on memory mapped before the fork, nothing else.
+// sendto, recvfrom, bind, close_range, sigaction, sigprocmask, fcntl, prctl,
+// sched_setscheduler, ppoll and clock_gettime (raw syscalls where libc's
+// wrappers are not on that list) and _exit on memory mapped before the fork,
+// nothing else.
 #pragma once
 
 #include <napi.h>

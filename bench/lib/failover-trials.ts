@@ -225,8 +225,16 @@ export class TrialRunner {
     return n;
   }
 
-  private timeline(mark: LogMark, t0: number): Pick<Anomaly, 'timeline'> {
-    return this.c.timelineSince ? { timeline: this.c.timelineSince(mark, t0) } : {};
+  /** Records a trial that went wrong: what, the holder changes and (vipa) the daemons' timeline since `mark`, ms after `t0`. */
+  private anomaly(scenario: Scenario, block: string, what: string, changes: HolderChange[], mark: LogMark, t0: number): void {
+    const { c } = this;
+    this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario, block, what, changes: this.describe(changes), ...(c.timelineSince ? { timeline: c.timelineSince(mark, t0) } : {}) });
+  }
+
+  /** `id` as a rebooted host has it: without the addresses (a killed keepalived leaves them), with an empty neighbour cache. */
+  private rebooted(id: string): void {
+    this.c.lan.deleteAddresses(id, this.c.addresses);
+    this.c.lan.forgetNeighbours(id);
   }
 
   private describe(changes: HolderChange[]): string[] {
@@ -327,13 +335,12 @@ export class TrialRunner {
     const unsettled = !(holders.length === 1 && holders[0] === this.backup);
     await this.record(scenario, block, t0, end, { unexpectedTakeovers, timedOut, unsettled, ...(scenario === 'graceful' ? {} : { leftover: left > 0 }) });
     if (timedOut || unsettled || unexpectedTakeovers > 0) {
-      this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario, block, what: `${timedOut ? 'no reply from a new holder in time; ' : ''}holders after: ${holders.join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, t0) });
+      this.anomaly(scenario, block, `${timedOut ? 'no reply from a new holder in time; ' : ''}holders after: ${holders.join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes, mark, t0);
     }
 
-    // The home returns, as a rebooted host: without the addresses a killed keepalived left on it, with an empty neighbour cache.
+    // The home returns, as a rebooted host.
     await this.gate.heavyOp(() => {
-      c.lan.deleteAddresses(home, c.addresses);
-      c.lan.forgetNeighbours(home);
+      this.rebooted(home);
       if (scenario === 'host-dies') c.lan.linkUp(home);
     });
     await this.givebackTrial(block, end);
@@ -358,7 +365,7 @@ export class TrialRunner {
     await this.record('giveback', block, r0, end, { unexpectedTakeovers, timedOut, unsettled });
     this.trim(Math.min(previousEnd, r0) - 1000);
     if (timedOut || unsettled || unexpectedTakeovers > 0) {
-      this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario: 'giveback', block, what: `${timedOut ? 'home not answering in time; ' : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, r0) });
+      this.anomaly('giveback', block, `${timedOut ? 'home not answering in time; ' : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes, mark, r0);
     }
     if (unsettled || timedOut) await this.recover();
   }
@@ -386,7 +393,7 @@ export class TrialRunner {
       await this.record('move', block, t0, end, { unexpectedTakeovers, timedOut, unsettled });
       this.trim(t0 - 1000);
       if (timedOut || unsettled || unexpectedTakeovers > 0) {
-        this.anomalies.push({ tool: c.tool, intervalMs: c.intervalMs, scenario: 'move', block, what: `${timedOut ? `${target} not answering in time; ` : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes: this.describe(changes), ...this.timeline(mark, t0) });
+        this.anomaly('move', block, `${timedOut ? `${target} not answering in time; ` : ''}holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}`, changes, mark, t0);
         await this.recover();
         return;
       }
@@ -410,8 +417,7 @@ export class TrialRunner {
     }
     for (const id of c.nodes) {
       await c.reap(id).catch(() => undefined);
-      c.lan.deleteAddresses(id, c.addresses);
-      c.lan.forgetNeighbours(id);
+      this.rebooted(id);
       c.lan.linkUp(id);
     }
     if (c.tool === 'keepalived') await c.move(home); // priority offset back to 0

@@ -328,8 +328,7 @@ export class Announcer implements Disposable {
    * are not thrown: see {@link AnnouncerOptions.onSendError}.
    */
   announce(link: LinkRef, address: string, options: AnnounceOptions = {}): number {
-    // The announcer's own schedule was validated once; only overrides need merging.
-    const schedule = options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
+    const schedule = this.scheduleOf(options);
     const { entry, key, frames } = this.prepare(link, address, options, schedule.arpMode);
     const before = entry.framesSent + entry.sendErrors;
     this.runRounds(this.begin(entry, key, frames, address, schedule));
@@ -344,7 +343,7 @@ export class Announcer implements Disposable {
    * Validates every address before starting any.
    */
   announceAll(targets: readonly { link: LinkRef; address: string }[], options: AnnounceOptions = {}): number {
-    const schedule = options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
+    const schedule = this.scheduleOf(options);
     const prepared = targets.map((t) => this.prepare(t.link, t.address, options, schedule.arpMode));
     const counted = new Set(prepared.map((p) => p.entry));
     const sentSoFar = () => [...counted].reduce((n, e) => n + e.framesSent + e.sendErrors, 0);
@@ -404,6 +403,11 @@ export class Announcer implements Disposable {
    */
   prime(link: LinkRef, address: string, options: Omit<AnnounceOptions, 'schedule'> & { arpMode?: ArpMode } = {}): void {
     this.prepare(link, address, options, this.arpModeOf(options));
+  }
+
+  private scheduleOf(options: AnnounceOptions): AnnounceSchedule {
+    // The announcer's own schedule was validated once; only overrides need merging.
+    return options.schedule === undefined ? this.schedule : resolveSchedule(this.schedule, options.schedule);
   }
 
   private arpModeOf(options: { arpMode?: ArpMode }): ArpMode {
@@ -528,8 +532,11 @@ export class Announcer implements Disposable {
     return entry;
   }
 
-  /** Sends the current burst's rounds: all now when back to back, else one now and the next after the spacing. */
-  /** Sends the burst's rounds due now; with `limit`, at most that many, leaving the rest to the caller (announceAll). */
+  /**
+   * Sends the current burst's rounds: all now when back to back (at most
+   * `limit` of them, the caller then runs the rest: announceAll), else one
+   * now and the next after the spacing.
+   */
   private runRounds(a: Announcement, limit = Infinity): void {
     a.timer = undefined;
     const spacing = a.schedule.burstSpacingMs;

@@ -856,13 +856,14 @@ export class TakeoverEngine {
 
   /**
    * When peer `p` has been up for {@link peerSettleMs}, if that is still
-   * ahead (until then its claims may be the start of a stale burst);
-   * undefined once it has settled.
+   * ahead of the last tick (until then its claims may be the start of a
+   * stale burst; like every decision time decides, judged at a tick, see
+   * {@link run}); undefined once it has settled.
    */
   private settlesAt(p: PeerView): number | undefined {
     if (p.upAt === undefined) return undefined;
     const at = p.upAt + peerSettleMs(this.cluster.timers.heartbeatIntervalMs);
-    return this.now < at ? at : undefined;
+    return this.tickedAt < at ? at : undefined;
   }
 
   /** Split-brain order: pinned first, then priority, then node id. */
@@ -953,12 +954,14 @@ export class TakeoverEngine {
   private evaluate(ticked: boolean): void {
     const now = this.tickedAt;
     this.probeSilentHolders();
-    for (const p of ticked ? this.peers.values() : []) {
-      if (p.alive && p.unreachableSince !== undefined && now >= p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs)) {
-        p.deadIncarnation = p.incarnation;
-        this.markDown(p, 'unreachable');
+    if (ticked) {
+      for (const p of this.peers.values()) {
+        if (p.alive && p.unreachableSince !== undefined && now >= p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs)) {
+          p.deadIncarnation = p.incarnation;
+          this.markDown(p, 'unreachable');
+        }
+        if (p.alive && !p.detector.isAvailable(now)) this.markDown(p, 'timeout');
       }
-      if (p.alive && !p.detector.isAvailable(now)) this.markDown(p, 'timeout');
     }
     const verifying = this.verifyUntil > now;
     if (!verifying && this.verifyUntil > 0) this.verifyUntil = 0;
