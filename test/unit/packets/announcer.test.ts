@@ -191,9 +191,11 @@ describe('Announcer schedule', () => {
     expect(log()).toEqual(['0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 req 198.51.100.8']);
   });
 
-  it("announceAll sends every address's first round before any repeats, then the schedules run as announce's", () => {
+  it("announceAll sends every address's first round now, the burst's repeats from the next timer turn, then the schedules run as announce's", () => {
     const { announcer, clock, log } = setup({ schedule: { burst: 3, secondBurst: 1, secondBurstDelayMs: 100 } });
-    expect(announcer.announceAll([{ link: 'eth0', address: '198.51.100.7' }, { link: 'eth0', address: '2001:db8::7' }])).toBe(9);
+    expect(announcer.announceAll([{ link: 'eth0', address: '198.51.100.7' }, { link: 'eth0', address: '2001:db8::7' }])).toBe(3);
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O']);
+    clock.advance(0);
     expect(log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 rep 198.51.100.7', '0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 na 2001:db8::7 O']);
     clock.advance(100);
     expect(log().slice(9)).toEqual(['100 req 198.51.100.7', '100 rep 198.51.100.7', '100 na 2001:db8::7 O']);
