@@ -129,8 +129,17 @@ export class MeshTransport {
       const peer = this.options.peers[e.peerIndex];
       if (peer && e.code === 'ECONNREFUSED') this.options.onUnreachable(peer.id);
     });
-    this.sender.on('starved', () => this.options.onStarved());
-    this.sender.on('stale', () => this.options.onStarved());
+    // The queue ran dry or the thread dropped it (stale after a stop): the
+    // node re-verifies, then heartbeats resume at once with its status now.
+    // Waiting for the periodic refill (a quarter of the watchdog, 125 ms at
+    // 2 ms heartbeats, 5 s at 1 s) would leave this node silent long enough
+    // for its peers to declare it down.
+    const resume = (): void => {
+      this.options.onStarved();
+      this.refill();
+    };
+    this.sender.on('starved', resume);
+    this.sender.on('stale', resume);
     this.refill();
     const every = Math.max(1, Math.floor((this.queueLength * this.options.intervalMs) / 4));
     this.refillTimer = setInterval(() => this.refill(), every);

@@ -2,7 +2,9 @@
  * MeshTransport on loopback (no privileges): what the native sender thread
  * sends after an urgent message, and before the first status is set.
  */
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Keyring } from '../../../lib/coordinators/mesh/auth.js';
 import { MeshTransport, type MeshStatus } from '../../../lib/coordinators/mesh/transport.js';
@@ -62,6 +64,50 @@ describe('MeshTransport', () => {
       const seqs = after.map((m) => m.seq);
       expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)).toBe(true);
     });
+  });
+
+  it('after the process was stopped, heartbeats resume at once with a fresh queue, not at the next periodic refill', async () => {
+    const peer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+    const arrivals: { at: number; seq: bigint }[] = [];
+    peer.on('message', (bytes) => arrivals.push({ at: performance.now(), seq: decodeMeshMessage(bytes).seq }));
+    // A node in its own process (SIGSTOP stops every thread): 2 ms heartbeats,
+    // a 2 s watchdog queue (refilled every 500 ms), stale after 4 ms late.
+    const transportModule = join(__dirname, '../../../dist/coordinators/mesh/transport.js');
+    const authModule = join(__dirname, '../../../dist/coordinators/mesh/auth.js');
+    const child = spawn(process.execPath, ['-e', `
+      const { MeshTransport } = require(${JSON.stringify(transportModule)});
+      const { Keyring } = require(${JSON.stringify(authModule)});
+      const t = new MeshTransport({
+        self: { id: 'a', address: '127.0.0.1', port: 0 },
+        peers: [{ id: 'b', address: '127.0.0.1', port: ${peer.address().port} }],
+        keyring: new Keyring([{ id: 1, key: Buffer.alloc(32, 3) }], 1),
+        configDigest: Buffer.alloc(16, 7), intervalMs: 2, watchdogMs: 2000, staleAfterMs: 4,
+        onMessage() {}, onUnreachable() {}, onStarved() { console.log('starved'); },
+      });
+      t.start().then(() => console.log('ready'));
+      setTimeout(() => t.close(), 10000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(20);
+      expect(out).toContain('ready');
+      await sleep(50);
+      child.kill('SIGSTOP');
+      await sleep(60);
+      const resumedAt = performance.now();
+      child.kill('SIGCONT');
+      await sleep(200);
+      expect(out).toContain('starved'); // the thread found itself late and dropped the queue
+      const after = arrivals.filter((a) => a.at > resumedAt);
+      expect(after.length).toBeGreaterThan(20);
+      expect(after[0]!.at - resumedAt).toBeLessThan(100);
+      const seqs = arrivals.map((a) => a.seq);
+      expect(seqs.every((x, i) => i === 0 || x > seqs[i - 1]!)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+      peer.close();
+    }
   });
 
   it('the first heartbeats, before any setStatus, carry the initial status (a starting node: every group "starting")', async () => {
