@@ -209,6 +209,8 @@ interface PeerView {
    * this node lose a split brain (the claim may be the start of a stale burst).
    */
   upAt: number | undefined;
+  /** The heartbeat interval it last advertised. */
+  intervalMs: number | undefined;
 }
 
 /**
@@ -327,6 +329,8 @@ export class TakeoverEngine {
   private tickedAt = 0;
   private verifyUntil = 0;
   private armedDeadline: number | undefined;
+  /** The last input was a routine heartbeat: nothing to evaluate, the plan stands (see {@link planChanged}). */
+  private routine = false;
   private readonly linksDown = new Set<string>();
   private effects: Effect[] = [];
   private now = 0;
@@ -338,7 +342,7 @@ export class TakeoverEngine {
     this.cluster = cluster;
     for (const id of cluster.nodes.keys()) {
       if (id === self) continue;
-      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined, probedAt: undefined, upAt: undefined });
+      this.peers.set(id, { id, detector: options.detectorFactory(id, cluster), alive: false, health: 'healthy', digestMatches: true, statuses: new Map(), heard: false, incarnation: undefined, deadIncarnation: undefined, unreachableSince: undefined, probedAt: undefined, upAt: undefined, intervalMs: undefined });
     }
     this.groups = cluster.groups.map((group) => ({
       group, state: 'stopped' as GroupState, since: 0, reason: 'startup' as TransitionReason, pinned: false, transfer: undefined,
@@ -415,7 +419,16 @@ export class TakeoverEngine {
     return this.run(now, () => this.frozen(0));
   }
 
-  /** An authenticated message from a peer. */
+  /**
+   * An authenticated message from a peer.
+   *
+   * A routine heartbeat, one that repeats what the peer said before (same
+   * incarnation, health, interval and group statuses, from a peer that is up
+   * with nothing pending about it), only moves the peer's failure deadline
+   * later: it returns no effects and leaves {@link planChanged} false. The
+   * caller then need not re-plan its timer: the wake-up it armed comes
+   * earlier than needed, which costs one early tick, not a wrong decision.
+   */
   receive(message: PeerMessage, now: number): Effect[] {
     return this.run(now, () => {
       const peer = this.peers.get(message.from);
@@ -425,11 +438,14 @@ export class TakeoverEngine {
         peer.digestMatches = false;
         return; // never act on a different view of the cluster
       }
+      const digestMatched = peer.digestMatches;
       peer.digestMatches = true;
       if ((message.kind === 'heartbeat' || message.kind === 'leave') && message.incarnation === peer.deadIncarnation) return;
       switch (message.kind) {
         case 'heartbeat':
+          this.routine = this.isRoutine(peer, message, digestMatched);
           peer.incarnation = message.incarnation;
+          peer.intervalMs = message.intervalMs;
           peer.detector.heartbeat(now, message.intervalMs);
           peer.heard = true;
           peer.unreachableSince = undefined;
@@ -742,6 +758,7 @@ export class TakeoverEngine {
     this.now = Math.max(this.now, now);
     if (ticked) this.tickedAt = this.now;
     this.effects = [];
+    this.routine = false;
     // Any input (not only the timer) that comes far past the time this node
     // asked to be woken proves the process was frozen or starved: after a
     // freeze the event loop may deliver queued datagrams before the overdue
@@ -755,10 +772,36 @@ export class TakeoverEngine {
       this.frozen(now - planned);
     }
     input();
-    if (!this.stopped) this.evaluate(ticked);
+    // A routine heartbeat changes no decision: every time-based one is
+    // judged at a tick, and nothing else it carries is new.
+    if (this.routine && this.effects.length > 0) this.routine = false; // e.g. a freeze found above
+    if (!this.stopped && !this.routine) this.evaluate(ticked);
     const out = this.effects;
     this.effects = [];
     return out;
+  }
+
+  /**
+   * False after a routine heartbeat (see {@link receive}): the status this
+   * node reports and the plan of {@link nextDeadline} are as before, except
+   * that the wake-up already planned is earlier than needed. True after
+   * any other input.
+   */
+  get planChanged(): boolean {
+    return !this.routine;
+  }
+
+  /** The heartbeat repeats the peer's state as this node knows it, and nothing about the peer is pending. */
+  private isRoutine(peer: PeerView, message: Extract<PeerMessage, { kind: 'heartbeat' | 'leave' }>, digestMatched: boolean): boolean {
+    if (!digestMatched || !peer.alive || !peer.heard || peer.incarnation !== message.incarnation || peer.health !== message.health || peer.intervalMs !== message.intervalMs) return false;
+    if (peer.unreachableSince !== undefined || peer.probedAt !== undefined) return false;
+    if (message.groups.length !== peer.statuses.size) return false;
+    for (const s of message.groups) {
+      const known = peer.statuses.get(s.index);
+      if (!known || known.status !== s.status || known.pinned !== s.pinned) return false;
+    }
+    for (const g of this.groups) if (g.holderCheck?.peer === peer.id || g.deferral?.peer === peer.id || g.transfer?.target === peer.id) return false;
+    return true;
   }
 
   private event(event: EngineEvent): void {

@@ -224,7 +224,11 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         // after the last heartbeat) run out: drop what was signed before.
         staleAfterMs: this.cluster.timers.heartbeatIntervalMs * Math.max(1, this.cluster.timers.missCount - 1),
         ...(this.options.watchdogMs === undefined ? {} : { watchdogMs: this.options.watchdogMs }),
-        onMessage: (m) => this.apply(this.engine.receive(m, performance.now())),
+        onMessage: (m) => {
+          const effects = this.engine.receive(m, performance.now());
+          // A routine heartbeat: no status to re-sign, and the timer armed stays (it fires early, then re-plans).
+          if (effects.length > 0 || this.engine.planChanged) this.apply(effects);
+        },
         onUnreachable: (peer) => this.apply(this.engine.peerUnreachable(peer, performance.now())),
         onStarved: () => this.apply(this.engine.heartbeatsStarved(performance.now())),
         status: this.startingStatus(adopted, pinned),

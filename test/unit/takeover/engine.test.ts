@@ -576,6 +576,77 @@ describe('what time decides is judged on the timer, after the whole read batch',
   });
 });
 
+describe('routine heartbeats', () => {
+  function backupB(): TakeoverEngine {
+    const cluster = validateCluster(threeNodeConfig());
+    const engine = new TakeoverEngine({ self: 'b', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
+    engine.start(0, []);
+    for (let t = 0; t <= 60; t += 10) {
+      engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), t);
+      engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), t);
+      engine.tick(t);
+    }
+    expect(engine.groupState(0)).toBe('backup');
+    return engine;
+  }
+
+  it('a heartbeat repeating what the peer said returns nothing and keeps the plan; the failure deadline still moves', () => {
+    const engine = backupB();
+    expect(engine.nextDeadline(60)).toBe(70); // the wake-up at least every interval
+    expect(engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 65)).toEqual([]);
+    expect(engine.planChanged).toBe(false);
+    // The timer planned before fires (70), on time: nothing is due, nobody is down.
+    const downs = (effects: ReturnType<TakeoverEngine['tick']>) => effects.flatMap((e) => (e.type === 'event' && e.event.type === 'peer-down' ? [e.event.peer] : []));
+    expect(downs(engine.tick(70))).toEqual([]);
+    expect(engine.nextDeadline(70)).toBe(80);
+    expect(downs(engine.tick(80))).toEqual([]);
+    expect(engine.nextDeadline(80)).toBe(90); // c: silent since 60
+    expect(downs(engine.tick(90))).toEqual(['c']);
+    expect(engine.nextDeadline(90)).toBe(93); // a's holder probe: 65 + 30 − 2
+    expect(downs(engine.tick(93))).toEqual([]);
+    expect(engine.nextDeadline(93)).toBe(95);
+    expect(downs(engine.tick(95))).toEqual(['a']);
+  });
+
+  it('anything new is not routine: status, pinning, health, interval, incarnation, a peer coming up', () => {
+    const changes: [string, Extract<PeerMessage, { kind: 'heartbeat' | 'leave' }>][] = [
+      ['status', statusMessage('heartbeat', 'a', 1n, 'releasing')],
+      ['pinned', { ...statusMessage('heartbeat', 'a', 1n, 'holding'), groups: [{ index: 0, status: 'holding', pinned: true }] }],
+      ['health', { ...statusMessage('heartbeat', 'a', 1n, 'holding'), health: 'draining' }],
+      ['interval', { ...statusMessage('heartbeat', 'a', 1n, 'holding'), intervalMs: 20 }],
+      ['incarnation', statusMessage('heartbeat', 'a', 2n, 'holding')],
+      ['groups', statusMessage('heartbeat', 'a', 1n, undefined)],
+    ];
+    for (const [what, message] of changes) {
+      const engine = backupB();
+      engine.receive(message, 65);
+      expect(engine.planChanged, what).toBe(true);
+    }
+    // A peer heard for the first time, or back after being down.
+    const engine = backupB();
+    engine.tick(100); // a silent since 60: down
+    expect(engine.status().peers.find((p) => p.id === 'a')!.alive).toBe(false);
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 101);
+    expect(engine.planChanged).toBe(true);
+    // A routine one after that is routine again; a release never is.
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 111);
+    expect(engine.planChanged).toBe(false);
+    engine.receive({ kind: 'release', from: 'a', group: 0, target: 'b', pinned: false, digestMatches: true }, 112);
+    expect(engine.planChanged).toBe(true);
+  });
+
+  it('a heartbeat from a peer with something pending (its holder probe, unreachable port) is not routine', () => {
+    const engine = backupB();
+    engine.tick(88); // 2 ms before a's deadline (60 + 30): b probes the silent holder
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 89);
+    expect(engine.planChanged).toBe(true);
+    const other = backupB();
+    other.peerUnreachable('c', 75); // c silent since 60: its port is closed
+    other.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 76);
+    expect(other.planChanged).toBe(true);
+  });
+});
+
 describe('config mismatch', () => {
   it('is reported and the peer is not acted upon', () => {
     const sim = new Simulation(threeNodeConfig());

@@ -221,7 +221,9 @@ export class Simulation {
         const i = n.inbox.findIndex((m) => m.at <= this.now);
         if (i < 0) break;
         const [m] = n.inbox.splice(i, 1);
-        this.apply(n, n.engine.receive(m!.message, this.now));
+        // As VipaNode: a routine heartbeat keeps the timer planned before (it fires early, then re-plans).
+        const effects = n.engine.receive(m!.message, this.now);
+        if (effects.length > 0 || n.engine.planChanged) this.apply(n, effects);
       }
       if (n.nextHeartbeat <= this.now) {
         this.broadcast(n, this.heartbeat(n, 'heartbeat'));
