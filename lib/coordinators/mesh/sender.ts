@@ -176,6 +176,9 @@ function checkDatagram(datagram: unknown, what: string): Uint8Array {
   return datagram;
 }
 
+/** How many datagrams the native sender's queue holds (native/heartbeat.h kQueueCapacity). */
+export const HEARTBEAT_QUEUE_CAPACITY = 1024;
+
 /**
  * Sends pre-signed heartbeat datagrams from a native thread, one per
  * interval to every peer, independent of the event loop.
@@ -225,7 +228,7 @@ export class HeartbeatSender extends EventEmitter<HeartbeatSenderEvents> impleme
     return this.closedFlag;
   }
 
-  /** How many datagrams the queue holds at most (1024). */
+  /** How many datagrams the queue holds at most ({@link HEARTBEAT_QUEUE_CAPACITY}). */
   get capacity(): number {
     return this.handle.capacity;
   }

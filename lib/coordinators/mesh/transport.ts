@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { PeerGroupStatus, PeerHealth, PeerMessage } from '../../takeover/engine.js';
 import type { Keyring } from './auth.js';
 import { MeshReceiver, type MeshReceiverCounter } from './receiver.js';
-import { HeartbeatSender } from './sender.js';
+import { HEARTBEAT_QUEUE_CAPACITY, HeartbeatSender } from './sender.js';
 import { encodeMeshMessage, encodeMeshMessageBatch, type MeshGroupState, type MeshMessage } from './wire.js';
 
 /** A mesh endpoint. */
@@ -37,7 +37,7 @@ export interface MeshTransportOptions {
   /** 16-byte digest of the shared cluster config. */
   configDigest: Buffer;
   intervalMs: number;
-  /** Heartbeats queued ahead in the native thread, in ms of sending (default max(500, 20 × interval)). */
+  /** Heartbeats queued ahead in the native thread, in ms of sending (default max(500, 20 × interval); at most {@link HEARTBEAT_QUEUE_CAPACITY} heartbeats). */
   watchdogMs?: number;
   /** A message arrived from a peer (authenticated, fresh). */
   onMessage: (message: PeerMessage) => void;
@@ -83,7 +83,8 @@ export class MeshTransport {
     this.status = options.status ?? { health: 'healthy', groups: [] };
     this.receiver = new MeshReceiver({ nodeId: options.self.id, keyring: options.keyring, configDigest: options.configDigest });
     const watchdog = options.watchdogMs ?? Math.max(500, 20 * options.intervalMs);
-    this.queueLength = Math.max(2, Math.ceil(watchdog / options.intervalMs));
+    // At most what the native queue holds: a longer watchdog at a short interval is cut to it.
+    this.queueLength = Math.min(HEARTBEAT_QUEUE_CAPACITY, Math.max(2, Math.ceil(watchdog / options.intervalMs)));
   }
 
   /**

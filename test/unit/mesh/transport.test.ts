@@ -110,6 +110,30 @@ describe('MeshTransport', () => {
     }
   });
 
+  it('a watchdog longer than the native queue holds is cut to the queue (it used to throw at start)', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const transport = new MeshTransport({
+      self: { id: 'a', address: '127.0.0.1', port: sock.address().port },
+      peers: [{ id: 'b', address: '127.0.0.1', port: 9 }],
+      keyring: new Keyring([{ id: 1, key: Buffer.alloc(32, 3) }], 1),
+      configDigest: Buffer.alloc(16, 7),
+      intervalMs: 1,
+      watchdogMs: 600_000,
+      onMessage: () => {},
+      onUnreachable: () => {},
+      onStarved: () => {},
+      staleAfterMs: 2,
+    });
+    try {
+      await transport.start(sock);
+      expect((transport.senderStats as { queued: number }).queued).toBeGreaterThan(1000); // full: 1024 minus the few sent
+      expect((transport.senderStats as { queued: number }).queued).toBeLessThanOrEqual(1024);
+    } finally {
+      transport.close();
+    }
+  });
+
   it('the first heartbeats, before any setStatus, carry the initial status (a starting node: every group "starting")', async () => {
     await withLoopbackTransport(status('starting'), async (_transport, received) => {
       await sleep(20);
