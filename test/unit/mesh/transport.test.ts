@@ -123,7 +123,7 @@ describe('MeshTransport', () => {
       onMessage: () => {},
       onUnreachable: () => {},
       onStarved: () => {},
-      staleAfterMs: 2,
+      staleAfterMs: 1000,
     });
     try {
       await transport.start(sock);
