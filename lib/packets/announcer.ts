@@ -338,15 +338,18 @@ export class Announcer implements Disposable {
 
   /**
    * {@link announce} for several addresses at once (a group taking over):
-   * every address's first round goes out now, so the last address is
-   * announced microseconds after the first rather than after all the
-   * others' burst; the first burst's repeats follow from a zero-delay timer,
-   * after the caller's remaining takeover work. Each frame costs the sender
-   * its delivery to every listener on the segment (a veth bridge delivers
-   * in the sending syscall): a back-to-back burst of 5 rounds of every
-   * address took 0.5–2.5 ms of CPU right when the new holder's answers and
-   * the old holder's reaper need it. Returns the frames sent before
-   * returning (the first rounds). Validates every address before starting any.
+   * every address's first frame goes out now, then the rest of every first
+   * round, so the last address is announced microseconds after the first
+   * rather than after all the others' burst, and with pacing the burst's
+   * tokens announce as many addresses as there are tokens. The first burst's
+   * repeats follow from a timer (the burst spacing; 0: the next turn), after
+   * the caller's remaining takeover work: each frame costs the sender its
+   * delivery to every listener on the segment (a veth bridge delivers in the
+   * sending syscall), and a back-to-back burst of 5 rounds of every address
+   * took 0.5–2.5 ms of CPU right when the new holder's answers and the old
+   * holder's reaper need it. Returns the frames sent before returning (the
+   * first rounds, as far as pacing allows). Validates every address before
+   * starting any.
    */
   announceAll(targets: readonly { link: LinkRef; address: string }[], options: AnnounceOptions = {}): number {
     const schedule = this.scheduleOf(options);
@@ -354,13 +357,18 @@ export class Announcer implements Disposable {
     const counted = new Set(prepared.map((p) => p.entry));
     const sentSoFar = () => [...counted].reduce((n, e) => n + e.framesSent + e.sendErrors, 0);
     const before = sentSoFar();
-    const started = prepared.map((p, i) => {
-      const a = this.begin(p.entry, p.key, p.frames, targets[i]!.address, schedule);
-      this.runRounds(a, 1);
-      return a;
-    });
-    for (const a of started) {
-      if (!a.done && a.timer === undefined && a.entry.announcements.get(a.key) === a) a.timer = this.clock.setTimeout(() => this.runRounds(a), a.schedule.burstSpacingMs);
+    const started = prepared.map((p, i) => this.begin(p.entry, p.key, p.frames, targets[i]!.address, schedule));
+    // Every address's first frame, then the rest of every first round (an
+    // IPv4 address's second frame, the reply), then the repeats: with pacing,
+    // the burst's tokens go to as many addresses as possible.
+    const live = started.filter((a) => a.entry.announcements.get(a.key) === a); // a duplicate target restarted an earlier one
+    for (const a of live) this.submit(a.entry, a, a.frames[0]!, true, a.address);
+    for (const a of live) for (let i = 1; i < a.frames.length; i++) this.submit(a.entry, a, a.frames[i]!, false, a.address);
+    for (const a of live) {
+      a.roundsLeft--;
+      a.urgentNext = false;
+      if (a.roundsLeft > 0) a.timer = this.clock.setTimeout(() => this.runRounds(a), a.schedule.burstSpacingMs);
+      else this.burstDone(a);
     }
     return sentSoFar() - before;
   }

@@ -191,16 +191,26 @@ describe('Announcer schedule', () => {
     expect(log()).toEqual(['0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 req 198.51.100.8']);
   });
 
-  it("announceAll sends every address's first round now, the burst's repeats from the next timer turn, then the schedules run as announce's", () => {
+  it("announceAll sends every address's first frame, then the rest of the first rounds, the burst's repeats from the next timer turn, then the schedules run as announce's", () => {
     const { announcer, clock, log } = setup({ schedule: { burst: 3, secondBurst: 1, secondBurstDelayMs: 100 } });
     expect(announcer.announceAll([{ link: 'eth0', address: '198.51.100.7' }, { link: 'eth0', address: '2001:db8::7' }])).toBe(3);
-    expect(log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O']);
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 na 2001:db8::7 O', '0 rep 198.51.100.7']);
     clock.advance(0);
-    expect(log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 rep 198.51.100.7', '0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 na 2001:db8::7 O']);
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 na 2001:db8::7 O', '0 rep 198.51.100.7', '0 req 198.51.100.7', '0 rep 198.51.100.7', '0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 na 2001:db8::7 O']);
     clock.advance(100);
     expect(log().slice(9)).toEqual(['100 req 198.51.100.7', '100 rep 198.51.100.7', '100 na 2001:db8::7 O']);
     expect(() => announcer.announceAll([{ link: 'eth0', address: '198.51.100.8' }, { link: 'eth0', address: 'nope' }])).toThrow(RangeError);
     expect(log()).toHaveLength(12); // nothing sent for the valid one either
+  });
+
+  it("announceAll with pacing spends the burst's tokens on every address's first frame before any second frame", () => {
+    const { announcer, clock, log } = setup({ schedule: { burst: 1, secondBurst: 0 }, pacing: { burstFrames: 2, framesPerSecond: 1000 } });
+    const addresses = ['198.51.100.7', '198.51.100.8', '198.51.100.9'];
+    expect(announcer.announceAll(addresses.map((address) => ({ link: 'eth0', address })))).toBe(2);
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 req 198.51.100.8']);
+    clock.advance(10);
+    // The third address's first frame ahead of every reply, then the replies in order.
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 req 198.51.100.8', '1 req 198.51.100.9', '2 rep 198.51.100.7', '3 rep 198.51.100.8', '4 rep 198.51.100.9']);
   });
 
   it('prime opens the socket and encodes the frames ahead; announcing then sends those same frames', () => {
