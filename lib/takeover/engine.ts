@@ -331,6 +331,10 @@ export class TakeoverEngine {
   private armedDeadline: number | undefined;
   /** The last input was a routine heartbeat: nothing to evaluate, the plan stands (see {@link planChanged}). */
   private routine = false;
+  /** The last input ran {@link evaluate}. */
+  private evaluated = true;
+  /** The last input ran {@link evaluate} or had effects (see {@link statusMayHaveChanged}). */
+  private decided = true;
   private readonly linksDown = new Set<string>();
   private effects: Effect[] = [];
   private now = 0;
@@ -673,30 +677,7 @@ export class TakeoverEngine {
     if (!this.stopped) {
       // A wake-up at least every interval: the reference that reveals a freeze (see run()).
       if (this.started) next = ready + this.cluster.timers.heartbeatIntervalMs;
-      if (this.groups.some((g) => g.state === 'init')) next = Math.min(next, this.graceUntil);
-      if (this.verifyUntil > 0) next = Math.min(next, this.verifyUntil);
-      if (this.draining) next = Math.min(next, this.draining.until);
-      for (const p of this.peers.values()) {
-        if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
-        if (p.alive && p.unreachableSince !== undefined) next = Math.min(next, p.unreachableSince + unreachableGraceMs(this.cluster.timers.heartbeatIntervalMs));
-        // A split brain postponed while the peer settles is decided then.
-        const settlesAt = this.settlesAt(p);
-        if (settlesAt !== undefined && this.groups.some((g) => this.holds(g) && this.peerHolds(p, g))) next = Math.min(next, settlesAt);
-        if (p.alive && p.probedAt === undefined && this.groups.some((g) => this.peerHolds(p, g))) {
-          const probeAt = p.detector.deadline(this.now) - holderProbeLeadMs(this.cluster.timers.heartbeatIntervalMs);
-          if (probeAt > this.now) next = Math.min(next, probeAt);
-        }
-      }
-      for (const g of this.groups) {
-        if (this.holds(g)) next = Math.min(next, g.nextLeaseRefresh);
-        if (g.transfer) next = Math.min(next, g.transfer.until);
-        if (g.handoff) next = Math.min(next, g.handoff.until);
-        if (g.deferral) next = Math.min(next, g.deferral.until);
-        if (g.group.giveback.mode === 'hold-down' && this.holds(g)) {
-          const delay = g.group.giveback.delayMs;
-          for (const since of g.eligibleSince.values()) if (since + delay > this.now) next = Math.min(next, since + delay);
-        }
-      }
+      next = Math.min(next, this.decisionTime(false));
     }
     if (next === Infinity) {
       this.armedDeadline = undefined;
@@ -704,6 +685,43 @@ export class TakeoverEngine {
     }
     this.armedDeadline = Math.max(next, ready);
     return Math.max(next, this.now);
+  }
+
+  /**
+   * The earliest time at which something is decided on time: a peer's
+   * failure deadline, a holder probe, a grace, a lease refresh, a handoff's
+   * or deferral's end... With `pastToo`, also the times already passed that
+   * {@link nextDeadline} leaves out (a probe time, a settle, a hold-down end):
+   * a tick before that has nothing to decide (see {@link run}).
+   */
+  private decisionTime(pastToo: boolean): number {
+    const interval = this.cluster.timers.heartbeatIntervalMs;
+    let next = Infinity;
+    if (this.groups.some((g) => g.state === 'init')) next = Math.min(next, this.graceUntil);
+    if (this.verifyUntil > 0) next = Math.min(next, this.verifyUntil);
+    if (this.draining) next = Math.min(next, this.draining.until);
+    for (const p of this.peers.values()) {
+      if (p.alive) next = Math.min(next, p.detector.deadline(this.now));
+      if (p.alive && p.unreachableSince !== undefined) next = Math.min(next, p.unreachableSince + unreachableGraceMs(interval));
+      // A split brain postponed while the peer settles is decided then.
+      const settlesAt = pastToo ? (p.upAt === undefined ? undefined : p.upAt + peerSettleMs(interval)) : this.settlesAt(p);
+      if (settlesAt !== undefined && this.groups.some((g) => this.holds(g) && this.peerHolds(p, g))) next = Math.min(next, settlesAt);
+      if (p.alive && p.probedAt === undefined && this.groups.some((g) => this.peerHolds(p, g))) {
+        const probeAt = p.detector.deadline(this.now) - holderProbeLeadMs(interval);
+        if (pastToo || probeAt > this.now) next = Math.min(next, probeAt);
+      }
+    }
+    for (const g of this.groups) {
+      if (this.holds(g)) next = Math.min(next, g.nextLeaseRefresh);
+      if (g.transfer) next = Math.min(next, g.transfer.until);
+      if (g.handoff) next = Math.min(next, g.handoff.until);
+      if (g.deferral) next = Math.min(next, g.deferral.until);
+      if (g.group.giveback.mode === 'hold-down' && this.holds(g)) {
+        const delay = g.group.giveback.delayMs;
+        for (const since of g.eligibleSince.values()) if (pastToo || since + delay > this.now) next = Math.min(next, since + delay);
+      }
+    }
+    return next;
   }
 
   /** This node's status of each group, for its heartbeats. */
@@ -773,10 +791,21 @@ export class TakeoverEngine {
     }
     input();
     // A routine heartbeat changes no decision: every time-based one is
-    // judged at a tick, and nothing else it carries is new.
+    // judged at a tick, and nothing else it carries is new. Nor does a tick
+    // before anything is due on time (the wake-up at least every interval,
+    // or one planned before routine heartbeats moved a deadline later):
+    // everything else was evaluated with the input that changed it.
     if (this.routine && this.effects.length > 0) this.routine = false; // e.g. a freeze found above
-    if (!this.stopped && !this.routine) this.evaluate(ticked);
+    if (this.routine && this.armedDeadline !== undefined) {
+      // The freeze reference moves as a re-plan would move it (the timer armed
+      // stays and fires early): a freeze shows once it is longer than an
+      // interval plus the threshold after the last input, as with a re-plan.
+      this.armedDeadline = Math.max(this.armedDeadline, Math.min(this.now + this.cluster.timers.heartbeatIntervalMs, this.decisionTime(false)));
+    }
+    this.evaluated = !this.stopped && !this.routine && !(ticked && this.effects.length === 0 && this.now < this.decisionTime(true));
+    if (this.evaluated) this.evaluate(ticked);
     const out = this.effects;
+    this.decided = this.evaluated || out.length > 0;
     this.effects = [];
     return out;
   }
@@ -789,6 +818,15 @@ export class TakeoverEngine {
    */
   get planChanged(): boolean {
     return !this.routine;
+  }
+
+  /**
+   * False after an input that decided nothing (a routine heartbeat, or a
+   * tick before anything was due): the status this node reports
+   * ({@link reportedGroups}, {@link reportedHealth}) is what it was.
+   */
+  get statusMayHaveChanged(): boolean {
+    return this.decided;
   }
 
   /** The heartbeat repeats the peer's state as this node knows it, and nothing about the peer is pending. */

@@ -458,7 +458,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     }
     // Heartbeats must always carry the current status: re-sign when it changed
     // (transitions such as init → backup change it without any effect saying so).
-    if (this.transport && !this.engine.isStopped) {
+    if (this.transport && !this.engine.isStopped && (statusChanged || this.engine.statusMayHaveChanged)) {
       const status = this.meshStatus();
       const key = JSON.stringify(status);
       if (statusChanged || key !== this.lastStatusKey) {

@@ -608,6 +608,37 @@ describe('routine heartbeats', () => {
     expect(downs(engine.tick(95))).toEqual(['a']);
   });
 
+  it('a tick before anything is due decides nothing and leaves the reported status alone; a tick at a due time decides', () => {
+    const engine = backupB();
+    engine.nextDeadline(60);
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 65);
+    engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 65);
+    expect(engine.tick(70)).toEqual([]); // the wake-up at least every interval: nothing due before 93 (a's probe)
+    expect(engine.statusMayHaveChanged).toBe(false);
+    expect(engine.planChanged).toBe(true); // the timer fired: plan the next one
+    expect(engine.nextDeadline(70)).toBe(80);
+    engine.tick(80);
+    expect(engine.nextDeadline(80)).toBe(90);
+    engine.tick(90);
+    expect(engine.nextDeadline(90)).toBe(93);
+    // a's holder probe is due at 93 (65 + 30 − 2): evaluated, b probes.
+    expect(engine.tick(93).map((e) => e.type)).toContain('probe-holder');
+    expect(engine.statusMayHaveChanged).toBe(true);
+  });
+
+  it('a routine heartbeat moves the freeze reference as a re-plan would: a tick late on the armed timer but not on the last input is no freeze', () => {
+    const engine = backupB();
+    expect(engine.nextDeadline(60)).toBe(70);
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 69);
+    expect(engine.planChanged).toBe(false); // the timer stays armed at 70
+    // The loop runs again at 85: 15 ms after the armed timer, 16 after the last input (interval 10 + threshold 10 = 20).
+    const late = (effects: ReturnType<TakeoverEngine['tick']>) => effects.filter((e) => e.type === 'event' && e.event.type === 'late-timer');
+    expect(late(engine.tick(85))).toEqual([]);
+    // A real freeze still shows: nothing for 40 ms after the plan made at that tick.
+    engine.nextDeadline(85);
+    expect(late(engine.tick(125))).toHaveLength(1);
+  });
+
   it('anything new is not routine: status, pinning, health, interval, incarnation, a peer coming up', () => {
     const changes: [string, Extract<PeerMessage, { kind: 'heartbeat' | 'leave' }>][] = [
       ['status', statusMessage('heartbeat', 'a', 1n, 'releasing')],
