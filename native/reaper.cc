@@ -166,6 +166,9 @@ size_t MessageStep(const Requests& r, size_t o) {
   return std::min<size_t>((n + 3u) & ~3u, r.len - o);
 }
 
+// Bytes per watched address: family (0 once deleted), then 16 address bytes.
+constexpr size_t kWatchEntry = 17;
+
 // The watched address `addr` (family 4 or 6) was announced by another host:
 // delete it now, with its own request (the i-th message goes with the i-th
 // entry), and mark its entry done (family byte 0). Returns how many entries
@@ -175,7 +178,7 @@ size_t DeleteAnnounced(const Requests& r, uint8_t* watch, size_t count, uint8_t 
   size_t o = 0;
   for (size_t i = 0; i < count; i++) {
     size_t step = MessageStep(r, o);
-    uint8_t* e = watch + i * 17;
+    uint8_t* e = watch + i * kWatchEntry;
     if (e[0] == family && std::memcmp(e + 1, addr, family == 4 ? 4 : 16) == 0) {
       SendRequests(r.netlink_fd, r.data + o, step);
       e[0] = 0;
@@ -192,7 +195,7 @@ void DeleteRest(const Requests& r, const uint8_t* watch, size_t count) {
   size_t kept = 0;
   size_t o = 0;
   for (size_t i = 0, step; (step = MessageStep(r, o)) > 0; i++, o += step) {
-    if (watch != nullptr && i < count && watch[i * 17] == 0) continue;
+    if (watch != nullptr && i < count && watch[i * kWatchEntry] == 0) continue;
     if (kept != o) std::memmove(r.data + kept, r.data + o, step);
     kept += step;
   }
@@ -338,7 +341,7 @@ void DeleteOnAnnouncements(int packet_fd, const Requests& r, uint8_t* watch, siz
     size_t o = 4 + requests_len;
     if (o + 2 <= armed_len) {
       size_t count = (static_cast<size_t>(armed[o]) << 8) | armed[o + 1];
-      if (o + 2 + count * 17 <= armed_len) {
+      if (o + 2 + count * kWatchEntry <= armed_len) {
         watch = armed + o + 2;
         watch_count = count;
       }

@@ -109,6 +109,9 @@ export class AddressReaper implements Disposable {
   }
 }
 
+/** Bytes per watched address in the arm frame: family, then 16 address bytes (native/reaper.cc kWatchEntry). */
+const ARMED_ADDRESS_BYTES = 17;
+
 /**
  * The native arm frame: u32 length and the delete requests, then u16 count
  * and per armed address its family (4 or 6) and 16 address bytes (IPv4 in
@@ -116,7 +119,7 @@ export class AddressReaper implements Disposable {
  * lead (see {@link AddressReaper.notifyOnDeath}); network order.
  */
 export function encodeArmFrame(requests: Uint8Array, locals: readonly { family: 4 | 6; bytes: Uint8Array }[]): Buffer {
-  const frame = Buffer.alloc(4 + requests.length + 2 + locals.length * 17);
+  const frame = Buffer.alloc(4 + requests.length + 2 + locals.length * ARMED_ADDRESS_BYTES);
   frame.writeUInt32BE(requests.length, 0);
   frame.set(requests, 4);
   let o = 4 + requests.length;
@@ -125,7 +128,7 @@ export function encodeArmFrame(requests: Uint8Array, locals: readonly { family: 
   for (const l of locals) {
     frame[o] = l.family;
     frame.set(l.bytes, o + 1);
-    o += 17;
+    o += ARMED_ADDRESS_BYTES;
   }
   return frame;
 }

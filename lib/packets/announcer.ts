@@ -367,8 +367,7 @@ export class Announcer implements Disposable {
     for (const a of live) {
       a.roundsLeft--;
       a.urgentNext = false;
-      if (a.roundsLeft > 0) a.timer = this.clock.setTimeout(() => this.runRounds(a), a.schedule.burstSpacingMs);
-      else this.burstDone(a);
+      this.afterRound(a);
     }
     return sentSoFar() - before;
   }
@@ -546,24 +545,21 @@ export class Announcer implements Disposable {
     return entry;
   }
 
-  /**
-   * Sends the current burst's rounds: all now when back to back (at most
-   * `limit` of them, the caller then runs the rest: announceAll), else one
-   * now and the next after the spacing.
-   */
-  private runRounds(a: Announcement, limit = Infinity): void {
+  /** Sends the current burst's rounds: all now when back to back, else one now and the next after the spacing. */
+  private runRounds(a: Announcement): void {
     a.timer = undefined;
-    const spacing = a.schedule.burstSpacingMs;
-    let rounds = 0;
     // Bounded: roundsLeft ≤ MAX_BURST (resolveSchedule).
     do {
       a.roundsLeft--;
-      rounds++;
       for (let i = 0; i < a.frames.length; i++) this.submit(a.entry, a, a.frames[i]!, a.urgentNext && i === 0, a.address);
       a.urgentNext = false;
-    } while (a.roundsLeft > 0 && spacing === 0 && rounds < limit);
-    if (a.roundsLeft > 0 && spacing === 0) return; // the caller runs the rest now
-    if (a.roundsLeft > 0) a.timer = this.clock.setTimeout(() => this.runRounds(a), spacing);
+    } while (a.roundsLeft > 0 && a.schedule.burstSpacingMs === 0);
+    this.afterRound(a);
+  }
+
+  /** After a round: the burst's next rounds after the spacing (0: the next timer turn), or what follows the burst. */
+  private afterRound(a: Announcement): void {
+    if (a.roundsLeft > 0) a.timer = this.clock.setTimeout(() => this.runRounds(a), a.schedule.burstSpacingMs);
     else this.burstDone(a);
   }
 

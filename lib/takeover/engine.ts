@@ -329,12 +329,10 @@ export class TakeoverEngine {
   private tickedAt = 0;
   private verifyUntil = 0;
   private armedDeadline: number | undefined;
-  /** The last input was a routine heartbeat: nothing to evaluate, the plan stands (see {@link planChanged}). */
+  /** The input being applied is a routine heartbeat (see {@link receive}). */
   private routine = false;
-  /** The last input ran {@link evaluate}. */
-  private evaluated = true;
-  /** The last input ran {@link evaluate} or had effects (see {@link statusMayHaveChanged}). */
-  private decided = true;
+  /** The last input ran {@link evaluate} or had effects (see {@link decided}). */
+  private lastDecided = true;
   private readonly linksDown = new Set<string>();
   private effects: Effect[] = [];
   private now = 0;
@@ -429,7 +427,7 @@ export class TakeoverEngine {
    * A routine heartbeat, one that repeats what the peer said before (same
    * incarnation, health, interval and group statuses, from a peer that is up
    * with nothing pending about it), only moves the peer's failure deadline
-   * later: it returns no effects and leaves {@link planChanged} false. The
+   * later: it returns no effects and leaves {@link decided} false. The
    * caller then need not re-plan its timer: the wake-up it armed comes
    * earlier than needed, which costs one early tick, not a wrong decision.
    */
@@ -673,18 +671,23 @@ export class TakeoverEngine {
    */
   nextDeadline(now?: number): number | undefined {
     const ready = now !== undefined && now > this.now ? now : this.now;
-    let next = Infinity;
-    if (!this.stopped) {
-      // A wake-up at least every interval: the reference that reveals a freeze (see run()).
-      if (this.started) next = ready + this.cluster.timers.heartbeatIntervalMs;
-      next = Math.min(next, this.decisionTime(false));
-    }
+    const next = this.stopped ? Infinity : this.wakeAfter(ready);
     if (next === Infinity) {
       this.armedDeadline = undefined;
       return undefined;
     }
     this.armedDeadline = Math.max(next, ready);
     return Math.max(next, this.now);
+  }
+
+  /**
+   * When to wake up, planning at `ready`: the next decision on time, and at
+   * least every interval once started (the reference that reveals a freeze,
+   * see {@link run}).
+   */
+  private wakeAfter(ready: number): number {
+    const reference = this.started ? ready + this.cluster.timers.heartbeatIntervalMs : Infinity;
+    return Math.min(reference, this.decisionTime(false));
   }
 
   /**
@@ -800,33 +803,26 @@ export class TakeoverEngine {
       // The freeze reference moves as a re-plan would move it (the timer armed
       // stays and fires early): a freeze shows once it is longer than an
       // interval plus the threshold after the last input, as with a re-plan.
-      this.armedDeadline = Math.max(this.armedDeadline, Math.min(this.now + this.cluster.timers.heartbeatIntervalMs, this.decisionTime(false)));
+      this.armedDeadline = Math.max(this.armedDeadline, this.wakeAfter(this.now));
     }
-    this.evaluated = !this.stopped && !this.routine && !(ticked && this.effects.length === 0 && this.now < this.decisionTime(true));
-    if (this.evaluated) this.evaluate(ticked);
+    const evaluated = !this.stopped && !this.routine && !(ticked && this.effects.length === 0 && this.now < this.decisionTime(true));
+    if (evaluated) this.evaluate(ticked);
     const out = this.effects;
-    this.decided = this.evaluated || out.length > 0;
+    this.lastDecided = evaluated || out.length > 0;
     this.effects = [];
     return out;
   }
 
   /**
-   * False after a routine heartbeat (see {@link receive}): the status this
-   * node reports and the plan of {@link nextDeadline} are as before, except
-   * that the wake-up already planned is earlier than needed. True after
-   * any other input.
+   * False after an input that decided nothing: a routine heartbeat (see
+   * {@link receive}) or a tick before anything was due on time. It had no
+   * effects, the status this node reports ({@link reportedGroups},
+   * {@link reportedHealth}) is what it was, and a wake-up planned before is
+   * still early enough: after a routine heartbeat the caller need not
+   * re-plan (after a tick it always plans the next one).
    */
-  get planChanged(): boolean {
-    return !this.routine;
-  }
-
-  /**
-   * False after an input that decided nothing (a routine heartbeat, or a
-   * tick before anything was due): the status this node reports
-   * ({@link reportedGroups}, {@link reportedHealth}) is what it was.
-   */
-  get statusMayHaveChanged(): boolean {
-    return this.decided;
+  get decided(): boolean {
+    return this.lastDecided;
   }
 
   /** The heartbeat repeats the peer's state as this node knows it, and nothing about the peer is pending. */

@@ -227,7 +227,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         onMessage: (m) => {
           const effects = this.engine.receive(m, performance.now());
           // A routine heartbeat: no status to re-sign, and the timer armed stays (it fires early, then re-plans).
-          if (effects.length > 0 || this.engine.planChanged) this.apply(effects);
+          if (this.engine.decided) this.apply(effects);
         },
         onUnreachable: (peer) => this.apply(this.engine.peerUnreachable(peer, performance.now())),
         onStarved: () => this.apply(this.engine.heartbeatsStarved(performance.now())),
@@ -458,7 +458,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     }
     // Heartbeats must always carry the current status: re-sign when it changed
     // (transitions such as init → backup change it without any effect saying so).
-    if (this.transport && !this.engine.isStopped && (statusChanged || this.engine.statusMayHaveChanged)) {
+    if (this.transport && !this.engine.isStopped && (statusChanged || this.engine.decided)) {
       const status = this.meshStatus();
       const key = JSON.stringify(status);
       if (statusChanged || key !== this.lastStatusKey) {

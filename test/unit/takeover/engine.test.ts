@@ -542,17 +542,28 @@ describe('late timers and frozen processes', () => {
   });
 });
 
+/** A lone engine for `self` in the three-node cluster, fixed 10 ms × 3 detection, started at 0. */
+function startedEngine(self: string): TakeoverEngine {
+  const engine = new TakeoverEngine({ self, cluster: validateCluster(threeNodeConfig()), detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
+  engine.start(0, []);
+  return engine;
+}
+
+/** Node b as a backup: a holds the group, a and c heard every 10 ms until 60 ms, ticks at each. */
+function backupB(): TakeoverEngine {
+  const engine = startedEngine('b');
+  for (let t = 0; t <= 60; t += 10) {
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), t);
+    engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), t);
+    engine.tick(t);
+  }
+  expect(engine.groupState(0)).toBe('backup');
+  return engine;
+}
+
 describe('what time decides is judged on the timer, after the whole read batch', () => {
   it("a holder's heartbeat read after another peer's, past its deadline, still counts", () => {
-    const cluster = validateCluster(threeNodeConfig());
-    const engine = new TakeoverEngine({ self: 'b', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
-    engine.start(0, []);
-    for (let t = 0; t <= 60; t += 10) {
-      engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), t);
-      engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), t);
-      engine.tick(t);
-    }
-    expect(engine.groupState(0)).toBe('backup');
+    const engine = backupB();
     // b's loop was busy past a's deadline (last heartbeat at 60 ms, detection
     // 30 ms); a's heartbeat waits in the socket behind c's, then the timer runs.
     const isDecision = (e: ReturnType<TakeoverEngine['tick']>[number]) => e.type === 'acquire' || (e.type === 'event' && e.event.type === 'peer-down');
@@ -565,9 +576,7 @@ describe('what time decides is judged on the timer, after the whole read batch',
   });
 
   it("a restarting home node's startup grace ends on the timer, after the holder's queued heartbeat", () => {
-    const cluster = validateCluster(threeNodeConfig());
-    const engine = new TakeoverEngine({ self: 'a', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
-    engine.start(0, []);
+    const engine = startedEngine('a');
     // a's loop was busy through its startup grace (30 ms): c's and b's
     // heartbeats wait in its socket, c's first; b holds the group.
     const effects = [...engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 35), ...engine.receive(statusMessage('heartbeat', 'b', 1n, 'holding'), 35), ...engine.tick(35)];
@@ -577,24 +586,12 @@ describe('what time decides is judged on the timer, after the whole read batch',
 });
 
 describe('routine heartbeats', () => {
-  function backupB(): TakeoverEngine {
-    const cluster = validateCluster(threeNodeConfig());
-    const engine = new TakeoverEngine({ self: 'b', cluster, detectorFactory: () => new FixedTimeoutDetector({ misses: 3, intervalMs: 10 }) });
-    engine.start(0, []);
-    for (let t = 0; t <= 60; t += 10) {
-      engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), t);
-      engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), t);
-      engine.tick(t);
-    }
-    expect(engine.groupState(0)).toBe('backup');
-    return engine;
-  }
 
   it('a heartbeat repeating what the peer said returns nothing and keeps the plan; the failure deadline still moves', () => {
     const engine = backupB();
     expect(engine.nextDeadline(60)).toBe(70); // the wake-up at least every interval
     expect(engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 65)).toEqual([]);
-    expect(engine.planChanged).toBe(false);
+    expect(engine.decided).toBe(false);
     // The timer planned before fires (70), on time: nothing is due, nobody is down.
     const downs = (effects: ReturnType<TakeoverEngine['tick']>) => effects.flatMap((e) => (e.type === 'event' && e.event.type === 'peer-down' ? [e.event.peer] : []));
     expect(downs(engine.tick(70))).toEqual([]);
@@ -614,8 +611,7 @@ describe('routine heartbeats', () => {
     engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 65);
     engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 65);
     expect(engine.tick(70)).toEqual([]); // the wake-up at least every interval: nothing due before 93 (a's probe)
-    expect(engine.statusMayHaveChanged).toBe(false);
-    expect(engine.planChanged).toBe(true); // the timer fired: plan the next one
+    expect(engine.decided).toBe(false); // no effects, the status as it was; the caller plans its next wake-up after every tick
     expect(engine.nextDeadline(70)).toBe(80);
     engine.tick(80);
     expect(engine.nextDeadline(80)).toBe(90);
@@ -623,14 +619,14 @@ describe('routine heartbeats', () => {
     expect(engine.nextDeadline(90)).toBe(93);
     // a's holder probe is due at 93 (65 + 30 − 2): evaluated, b probes.
     expect(engine.tick(93).map((e) => e.type)).toContain('probe-holder');
-    expect(engine.statusMayHaveChanged).toBe(true);
+    expect(engine.decided).toBe(true);
   });
 
   it('a routine heartbeat moves the freeze reference as a re-plan would: a tick late on the armed timer but not on the last input is no freeze', () => {
     const engine = backupB();
     expect(engine.nextDeadline(60)).toBe(70);
     engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 69);
-    expect(engine.planChanged).toBe(false); // the timer stays armed at 70
+    expect(engine.decided).toBe(false); // the timer stays armed at 70
     // The loop runs again at 85: 15 ms after the armed timer, 16 after the last input (interval 10 + threshold 10 = 20).
     const late = (effects: ReturnType<TakeoverEngine['tick']>) => effects.filter((e) => e.type === 'event' && e.event.type === 'late-timer');
     expect(late(engine.tick(85))).toEqual([]);
@@ -651,30 +647,30 @@ describe('routine heartbeats', () => {
     for (const [what, message] of changes) {
       const engine = backupB();
       engine.receive(message, 65);
-      expect(engine.planChanged, what).toBe(true);
+      expect(engine.decided, what).toBe(true);
     }
     // A peer heard for the first time, or back after being down.
     const engine = backupB();
     engine.tick(100); // a silent since 60: down
     expect(engine.status().peers.find((p) => p.id === 'a')!.alive).toBe(false);
     engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 101);
-    expect(engine.planChanged).toBe(true);
+    expect(engine.decided).toBe(true);
     // A routine one after that is routine again; a release never is.
     engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 111);
-    expect(engine.planChanged).toBe(false);
+    expect(engine.decided).toBe(false);
     engine.receive({ kind: 'release', from: 'a', group: 0, target: 'b', pinned: false, digestMatches: true }, 112);
-    expect(engine.planChanged).toBe(true);
+    expect(engine.decided).toBe(true);
   });
 
   it('a heartbeat from a peer with something pending (its holder probe, unreachable port) is not routine', () => {
     const engine = backupB();
     engine.tick(88); // 2 ms before a's deadline (60 + 30): b probes the silent holder
     engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 89);
-    expect(engine.planChanged).toBe(true);
+    expect(engine.decided).toBe(true);
     const other = backupB();
     other.peerUnreachable('c', 75); // c silent since 60: its port is closed
     other.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 76);
-    expect(other.planChanged).toBe(true);
+    expect(other.decided).toBe(true);
   });
 });
 

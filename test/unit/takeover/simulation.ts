@@ -223,7 +223,7 @@ export class Simulation {
         const [m] = n.inbox.splice(i, 1);
         // As VipaNode: a routine heartbeat keeps the timer planned before (it fires early, then re-plans).
         const effects = n.engine.receive(m!.message, this.now);
-        if (effects.length > 0 || n.engine.planChanged) this.apply(n, effects);
+        if (n.engine.decided) this.apply(n, effects);
       }
       if (n.nextHeartbeat <= this.now) {
         this.broadcast(n, this.heartbeat(n, 'heartbeat'));
