@@ -66,7 +66,9 @@ export { LinkSocket } from './packets/link-socket.js';
 export {
   DEFAULT_ANNOUNCE_SCHEDULE,
   DEFAULT_PACING,
+  PreparedAnnouncement,
   type AnnounceOptions,
+  type AnnounceTarget,
   type AnnouncerPacing,
   type AnnouncerInterfaceStats,
   type ArpMode,

@@ -155,6 +155,10 @@ export interface NativeBinding {
     new (kind: 'packet', options: NativePacketOptions): NativeSocket;
   };
   setErrorFactory(factory: (errno: number, syscall: string, op: string) => Error): void;
+  /** The calling thread's scheduling policy (SCHED_* of sched(7), SCHED_RESET_ON_FORK included) and static priority. */
+  getScheduler(): [policy: number, priority: number];
+  /** sched_setscheduler(2) on the calling thread; false, changing nothing, when not allowed (EPERM). */
+  setScheduler(policy: number, priority: number): boolean;
 }
 
 let binding: NativeBinding | undefined;

@@ -3,6 +3,9 @@
 // thread) is torn down.
 #include "addon.h"
 
+#include <errno.h>
+#include <sched.h>
+
 #include <cstring>
 #include <vector>
 
@@ -46,6 +49,32 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// getScheduler(): [policy, priority] of the calling thread, sched(7).
+Napi::Value GetScheduler(const Napi::CallbackInfo& info) {
+  int policy = ::sched_getscheduler(0);
+  if (policy < 0) throw MakeSystemError(info.Env(), errno, "sched_getscheduler", "getScheduler");
+  sched_param param{};
+  if (::sched_getparam(0, &param) != 0) throw MakeSystemError(info.Env(), errno, "sched_getparam", "getScheduler");
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), policy));
+  out.Set(1u, Napi::Number::New(info.Env(), param.sched_priority));
+  return out;
+}
+
+// setScheduler(policy, priority): sched_setscheduler(2) on the calling
+// thread. Returns false, changing nothing, when not allowed (EPERM: neither
+// CAP_SYS_NICE nor RLIMIT_RTPRIO); throws for other errors.
+Napi::Value SetScheduler(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "setScheduler(policy, priority): both must be numbers");
+  }
+  sched_param param{};
+  param.sched_priority = info[1].As<Napi::Number>().Int32Value();
+  if (::sched_setscheduler(0, info[0].As<Napi::Number>().Int32Value(), &param) == 0) return Napi::Boolean::New(info.Env(), true);
+  if (errno == EPERM) return Napi::Boolean::New(info.Env(), false);
+  throw MakeSystemError(info.Env(), errno, "sched_setscheduler", "setScheduler");
+}
+
 void CleanupOpenSockets(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
   std::vector<Socket*> open(data->open_sockets.begin(), data->open_sockets.end());
@@ -69,6 +98,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("HeartbeatSender", HeartbeatSender::Init(env));
   exports.Set("Timer", Timer::Init(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
+  exports.Set("getScheduler", Napi::Function::New(env, GetScheduler));
+  exports.Set("setScheduler", Napi::Function::New(env, SetScheduler));
   return exports;
 }
 

@@ -284,6 +284,37 @@ function resolvePacing(p: AnnouncerPacing | false | undefined): Required<Announc
   return { framesPerSecond, burstFrames };
 }
 
+/** An address to announce and the interface to announce it on. */
+export interface AnnounceTarget {
+  link: LinkRef;
+  address: string;
+}
+
+/**
+ * Announcements checked and built once by {@link Announcer.prepareAll}, for
+ * {@link Announcer.announceAll} to start as often as needed.
+ */
+export class PreparedAnnouncement {
+  /** The addresses, in announcement order. */
+  readonly targets: readonly AnnounceTarget[];
+
+  /** @internal Made by {@link Announcer.prepareAll}. */
+  constructor(targets: readonly AnnounceTarget[]) {
+    this.targets = Object.freeze(targets.map((t) => Object.freeze({ link: t.link, address: t.address })));
+  }
+}
+
+/** What a {@link PreparedAnnouncement} holds for the announcer that made it. */
+interface PreparedState {
+  owner: Announcer;
+  options: AnnounceOptions;
+  schedule: AnnounceSchedule;
+  /** Interface entry, address key and frames per target. */
+  items: { entry: LinkEntry; key: string; frames: Buffer[] }[];
+}
+
+const preparedStates = new WeakMap<PreparedAnnouncement, PreparedState>();
+
 /**
  * Sends address announcements on schedules, reusing one send socket
  * ({@link LinkSocket}) per interface. Close it (or `using`) to cancel
@@ -351,13 +382,19 @@ export class Announcer implements Disposable {
    * first rounds, as far as pacing allows). Validates every address before
    * starting any.
    */
-  announceAll(targets: readonly { link: LinkRef; address: string }[], options: AnnounceOptions = {}): number {
-    const schedule = this.scheduleOf(options);
-    const prepared = targets.map((t) => this.prepare(t.link, t.address, options, schedule.arpMode));
+  announceAll(targets: readonly AnnounceTarget[] | PreparedAnnouncement, options: AnnounceOptions = {}): number {
+    let burst = targets instanceof PreparedAnnouncement ? targets : this.prepareAll(targets, options);
+    let state = preparedStates.get(burst);
+    // Prepared by another announcer, or before a socket was closed (forget, close): resolve it again.
+    if (!state || state.owner !== this || state.items.some((p, i) => this.links.get(burst.targets[i]!.link) !== p.entry)) {
+      burst = this.prepareAll(burst.targets, state?.options ?? options);
+      state = preparedStates.get(burst)!;
+    }
+    const { schedule, items: prepared } = state;
     const counted = new Set(prepared.map((p) => p.entry));
     const sentSoFar = () => [...counted].reduce((n, e) => n + e.framesSent + e.sendErrors, 0);
     const before = sentSoFar();
-    const started = prepared.map((p, i) => this.begin(p.entry, p.key, p.frames, targets[i]!.address, schedule));
+    const started = prepared.map((p, i) => this.begin(p.entry, p.key, p.frames, burst.targets[i]!.address, schedule));
     // Every address's first frame, then the rest of every first round (an
     // IPv4 address's second frame, the reply), then the repeats: with pacing,
     // the burst's tokens go to as many addresses as possible.
@@ -370,6 +407,25 @@ export class Announcer implements Disposable {
       this.afterRound(a);
     }
     return sentSoFar() - before;
+  }
+
+  /**
+   * Does once what {@link announceAll} does before its first frame: checks
+   * every address and option, opens the interfaces' sockets and builds the
+   * frames. A takeover announces a group's addresses with what this returns,
+   * so nothing but the sends stands between the address write and the
+   * clients hearing of it (another host's kernel answers for the address
+   * from the write on: the old holder's and the new holder's answers
+   * overlap until the old holder's reaper hears an announcement). Throws as
+   * {@link announce}.
+   */
+  prepareAll(targets: readonly AnnounceTarget[], options: AnnounceOptions = {}): PreparedAnnouncement {
+    if (!Array.isArray(targets)) throw new TypeError(`targets must be an array, got ${String(targets)}`);
+    const schedule = this.scheduleOf(options);
+    const burst = new PreparedAnnouncement(targets);
+    const items = burst.targets.map((t) => this.prepare(t.link, t.address, options, schedule.arpMode));
+    preparedStates.set(burst, { owner: this, options, schedule, items });
+    return burst;
   }
 
   /** Registers a new announcement of `address` (restarting one already running there). */

@@ -24,8 +24,9 @@ import { VIPA_PROTO, type AddressSpec } from '../netlink/address.js';
 import { NetlinkMonitor, type AddressEvent, type LinkEvent } from '../netlink/monitor.js';
 import { Netlink, type PreparedAddrBatch } from '../netlink/netlink.js';
 import { native, type NativeTimer } from '../native.js';
+import { withRealtime } from './realtime.js';
 import { AddressReaper } from '../netlink/reaper.js';
-import { Announcer, type AnnouncerOptions } from '../packets/announcer.js';
+import { Announcer, type AnnouncerOptions, type PreparedAnnouncement } from '../packets/announcer.js';
 import { ConflictDetector } from '../packets/conflict.js';
 import { LinkSocket } from '../packets/link-socket.js';
 import { validateCluster, type Cluster, type ClusterConfig } from './config.js';
@@ -131,6 +132,8 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   private readonly groupAddresses = new Map<number, ManagedAddress[]>();
   /** Per group, its takeover write (replace + lease + vipa's tag), validated and encoded once at start. */
   private readonly acquireBatches = new Map<number, PreparedAddrBatch>();
+  /** Per group, its takeover announcement (sockets open, frames built), prepared once at start. */
+  private readonly acquireAnnouncements = new Map<number, PreparedAnnouncement>();
   private readonly held = new Set<number>();
   private readonly linkUp = new Map<string, boolean>();
   /** Deletions this node made itself, so their events are not taken for someone else's. */
@@ -194,14 +197,12 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       this.reaper = new AddressReaper();
       this.armReaper();
       this.announcer = new Announcer(this.options.announce ?? {});
-      // A takeover then only sends: sockets open, frames encoded (see Announcer.prime).
-      for (const addresses of this.groupAddresses.values()) {
-        for (const a of addresses) {
-          try {
-            this.announcer.prime(a.spec.link, a.text);
-          } catch {
-            // Reported when the takeover announces (e.g. no CAP_NET_RAW).
-          }
+      // A takeover then only sends: sockets open, frames encoded (see Announcer.prepareAll).
+      for (const [group, addresses] of this.groupAddresses) {
+        try {
+          this.acquireAnnouncements.set(group, this.announcer.prepareAll(addresses.map((a) => ({ link: a.spec.link, address: a.text }))));
+        } catch {
+          // Reported when the takeover announces (e.g. no CAP_NET_RAW).
         }
       }
       this.openProbes();
@@ -416,6 +417,9 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
 
   private apply(effects: Effect[]): void {
     let statusChanged = false;
+    // Events (logs, listeners) after the work: a takeover's first frame and
+    // the new status must not wait for a log line to be written.
+    const events: EngineEvent[] = [];
     for (const effect of effects) {
       try {
         switch (effect.type) {
@@ -449,7 +453,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
             this.probeHolder(effect.group);
             break;
           case 'event':
-            this.onEngineEvent(effect.event);
+            events.push(effect.event);
             break;
         }
       } catch (e) {
@@ -467,6 +471,13 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       }
     }
     this.schedule();
+    for (const event of events) {
+      try {
+        this.onEngineEvent(event);
+      } catch (e) {
+        this.fail(e as Error);
+      }
+    }
   }
 
   private lastStatusKey = '';
@@ -527,9 +538,14 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   }
 
   private acquire(group: number): void {
-    this.writeAddresses(group);
-    // Clients first: the first announcement leaves before the reaper update.
-    this.announce(group, false);
+    // The address answers from the write on, and until its first frame is
+    // out clients and the old holder's reaper do not know: nothing may come
+    // in between (see withRealtime).
+    withRealtime(() => {
+      this.writeAddresses(group);
+      // Clients first: the first announcement leaves before the reaper update.
+      this.announce(group, false);
+    });
     this.held.add(group);
     this.armReaper();
   }
@@ -538,7 +554,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     const addresses = this.groupAddresses.get(group) ?? [];
     if (now) for (const a of addresses) this.announcer!.announceNow(a.spec.link, a.text);
     // Every address's first frame before any repeats.
-    else this.announcer!.announceAll(addresses.map((a) => ({ link: a.spec.link, address: a.text })));
+    else this.announcer!.announceAll(this.acquireAnnouncements.get(group) ?? addresses.map((a) => ({ link: a.spec.link, address: a.text })));
     this.emit('announce', { group, addresses: addresses.map((a) => a.text) });
   }
 
@@ -642,5 +658,3 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 }
-
-

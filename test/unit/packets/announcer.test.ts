@@ -227,6 +227,36 @@ describe('Announcer schedule', () => {
     expect(() => announcer.prime('eth0', '198.51.100.7', { arpMode: 'x' as never })).toThrow(/arpMode/);
   });
 
+  it("prepareAll does announceAll's checks, socket opening and encoding once; announceAll(prepared) then only sends, as often as asked", () => {
+    const { announcer, opened, log, clock } = setup({ schedule: { burst: 1, secondBurst: 0 } });
+    const prepared = announcer.prepareAll([{ link: 'eth0', address: '198.51.100.7' }, { link: 'eth0', address: '2001:db8::7' }], { schedule: { arpMode: 'request' } });
+    expect(prepared.targets).toEqual([{ link: 'eth0', address: '198.51.100.7' }, { link: 'eth0', address: '2001:db8::7' }]);
+    expect(opened.map((l) => l.name)).toEqual(['eth0']);
+    expect(opened[0]!.sent).toEqual([]); // nothing sent yet
+    // The options given to prepareAll hold (arpMode 'request'), whatever announceAll is given.
+    expect(announcer.announceAll(prepared, { schedule: { arpMode: 'reply' } })).toBe(2);
+    expect(announcer.announceAll(prepared)).toBe(2); // again: a restart
+    expect(log()).toEqual(['0 req 198.51.100.7', '0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 na 2001:db8::7 O']);
+    // Its socket closed meanwhile (forget): resolved again, on a new socket.
+    announcer.forget('eth0');
+    expect(opened[0]!.closed).toBe(1);
+    clock.advance(1);
+    expect(announcer.announceAll(prepared)).toBe(2);
+    expect(opened).toHaveLength(2);
+    expect(log(opened[1])).toEqual(['1 req 198.51.100.7', '1 na 2001:db8::7 O']);
+    expect(() => announcer.prepareAll([{ link: 'eth0', address: '198.51.100.8' }, { link: 'eth0', address: 'nope' }])).toThrow(RangeError);
+    expect(() => announcer.prepareAll('eth0' as never)).toThrow(/targets must be an array/);
+  });
+
+  it('announceAll with what another announcer prepared resolves it on its own interfaces', () => {
+    const first = setup({ schedule: { burst: 1, secondBurst: 0 } });
+    const second = setup({ schedule: { burst: 1, secondBurst: 0 } });
+    const prepared = first.announcer.prepareAll([{ link: 'eth0', address: '198.51.100.7' }]);
+    expect(second.announcer.announceAll(prepared)).toBe(2);
+    expect(first.opened[0]!.sent).toEqual([]);
+    expect(second.log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7']);
+  });
+
   it('one socket per interface, shared between its name and its index', () => {
     const { announcer, opened } = setup({ schedule: { burst: 1, secondBurst: 0, arpMode: 'request' } });
     announcer.announce('eth0', '198.51.100.7');
