@@ -276,13 +276,26 @@ export class TrialRunner {
   }
 
   /** A window with no fault, as long as a handoff trial's: the measurement's own floor. */
+  /** A window with no fault: every holder acquisition in it is unexpected, and so is a second MAC answering. */
   private async baseline(block: string): Promise<void> {
+    const { c, home } = this;
+    const mark = c.mark();
     const { t0, end } = await this.gate.shortTrial(async () => {
       const t0 = monotonicMs();
-      await sleep(settleMs(this.c.intervalMs) + 10);
+      await sleep(settleMs(c.intervalMs) + 10);
       return { t0, end: monotonicMs() };
     });
-    await this.record('baseline', block, t0, end, { unexpectedTakeovers: 0, timedOut: false, unsettled: false });
+    const changes = c.transitionsSince(mark);
+    const unexpectedTakeovers = changes.filter((t) => c.isAcquisition(t)).length;
+    const unsettled = !this.settled(home);
+    const first = this.results.length;
+    await this.record('baseline', block, t0, end, { unexpectedTakeovers, timedOut: false, unsettled });
+    const twoMac = this.results.slice(first).filter((r) => r.twoMacMs > 0);
+    if (unexpectedTakeovers > 0 || unsettled || twoMac.length > 0) {
+      const macs = twoMac.map((r) => `two MACs ${r.twoMacMs.toFixed(2)} ms (IPv${r.family})`).join(', ');
+      this.anomaly('baseline', block, `holders after: ${this.holders().join(',') || 'none'}; unexpected takeovers: ${unexpectedTakeovers}${macs ? `; ${macs}` : ''}`, changes, mark, t0);
+      if (unexpectedTakeovers > 0 || unsettled) await this.recover();
+    }
   }
 
   /** A fault, then the home's return (a giveback trial). */

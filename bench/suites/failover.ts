@@ -758,7 +758,7 @@ function buildResult(r: Collected): SuiteResult {
     }
     sections.push({
       title: 'Side by side: unexpected takeovers, unsettled trials, addresses left on a dead holder',
-      markdown: `${lines.join('\n')}\n\nUnexpected takeovers: holder acquisitions logged during a trial other than the one expected (a node other than the expected new holder, or the expected one twice), per group (vipa) or VRRP instance (keepalived: V4 and V6 count separately). Unsettled: after the trial, the kernels' holders were not exactly the expected node (the cluster was then restarted). Timeout: no reply from the expected host within 2 × detection + 8 s. Left: the dead holder still had the address 200 ms after its process died.`,
+      markdown: `${lines.join('\n')}\n\nUnexpected takeovers: holder acquisitions logged during a trial other than the one expected (a node other than the expected new holder, or the expected one twice; in a no-fault window, every one), per group (vipa) or VRRP instance (keepalived: V4 and V6 count separately). Unsettled: after the trial, the kernels' holders were not exactly the expected node (the cluster was then restarted). Timeout: no reply from the expected host within 2 × detection + 8 s. Left: the dead holder still had the address 200 ms after its process died.`,
     });
   }
 
