@@ -14,6 +14,8 @@ const SCHED_RESET_ON_FORK = 0x40000000;
  * Runs `work` with the calling thread under SCHED_FIFO priority 1 when it
  * runs under a normal policy (SCHED_OTHER or SCHED_BATCH), then restores the
  * policy; best effort (without CAP_SYS_NICE or RLIMIT_RTPRIO it just runs).
+ * Threads and processes started by `work` do not inherit the priority
+ * (SCHED_RESET_ON_FORK).
  * Returns what `work` returns; restores the policy when it throws.
  *
  * For a takeover's address write and first frames (0.1–0.3 ms): preempted
@@ -27,7 +29,8 @@ export function withRealtime<T>(work: () => T): T {
   const binding = native();
   const [policy, priority] = binding.getScheduler();
   const normal = (policy & ~SCHED_RESET_ON_FORK) === SCHED_OTHER || (policy & ~SCHED_RESET_ON_FORK) === SCHED_BATCH;
-  const raised = normal && binding.setScheduler(SCHED_FIFO | (policy & SCHED_RESET_ON_FORK), 1);
+  // Reset on fork: a thread or process started meanwhile does not inherit it.
+  const raised = normal && binding.setScheduler(SCHED_FIFO | SCHED_RESET_ON_FORK, 1);
   try {
     return work();
   } finally {

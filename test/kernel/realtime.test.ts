@@ -16,6 +16,7 @@ const ROOT = resolve(__dirname, '../..');
 const SCHED_OTHER = 0;
 const SCHED_FIFO = 1;
 const SCHED_IDLE = 5;
+const SCHED_RESET_ON_FORK = 0x40000000;
 
 function realtimeUnavailableReason(): string | undefined {
   const b = native();
@@ -38,17 +39,19 @@ describe.skipIf(skipRealtimeTests())('withRealtime with the privilege', () => {
     native().setScheduler(SCHED_OTHER, 0);
   });
 
-  it('runs the work under SCHED_FIFO 1, returns its value and restores SCHED_OTHER', () => {
+  it('runs the work under SCHED_FIFO 1 (not inherited by what it starts), returns its value and restores SCHED_OTHER', () => {
     expect(native().getScheduler()).toEqual([SCHED_OTHER, 0]);
     const inside = withRealtime(() => native().getScheduler());
-    expect(inside).toEqual([SCHED_FIFO, 1]);
+    expect(inside).toEqual([SCHED_FIFO | SCHED_RESET_ON_FORK, 1]);
     expect(native().getScheduler()).toEqual([SCHED_OTHER, 0]);
+    const child = withRealtime(() => spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(`${ROOT}/dist/native.js`)}).native().getScheduler()))`], { encoding: 'utf8' }));
+    expect(JSON.parse(child.stdout)).toEqual([SCHED_OTHER, 0]);
   });
 
   it('restores the policy when the work throws, and the error goes through', () => {
     expect(() =>
       withRealtime(() => {
-        expect(native().getScheduler()).toEqual([SCHED_FIFO, 1]);
+        expect(native().getScheduler()).toEqual([SCHED_FIFO | SCHED_RESET_ON_FORK, 1]);
         throw new Error('boom');
       }),
     ).toThrow('boom');
