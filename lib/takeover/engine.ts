@@ -814,6 +814,16 @@ export class TakeoverEngine {
   }
 
   /**
+   * True while this node, the one that would take over, probes a silent
+   * holder: the holder's failure deadline is at most
+   * {@link holderProbeLeadMs} away, and a heartbeat from it or the deadline
+   * ends it.
+   */
+  get checkingHolder(): boolean {
+    return this.groups.some((g) => g.holderCheck !== undefined);
+  }
+
+  /**
    * False after an input that decided nothing: a routine heartbeat (see
    * {@link receive}) or a tick before anything was due on time. It had no
    * effects, the status this node reports ({@link reportedGroups},

@@ -11,12 +11,25 @@ const SCHED_BATCH = 3;
 const SCHED_RESET_ON_FORK = 0x40000000;
 
 /**
- * Runs `work` with the calling thread under SCHED_FIFO priority 1 when it
- * runs under a normal policy (SCHED_OTHER or SCHED_BATCH), then restores the
- * policy; best effort (without CAP_SYS_NICE or RLIMIT_RTPRIO it just runs).
- * Threads and processes started by `work` do not inherit the priority
- * (SCHED_RESET_ON_FORK).
- * Returns what `work` returns; restores the policy when it throws.
+ * Puts the calling thread under SCHED_FIFO priority 1 when it runs under a
+ * normal policy (SCHED_OTHER or SCHED_BATCH); best effort (without
+ * CAP_SYS_NICE or RLIMIT_RTPRIO nothing changes). Threads and processes
+ * started meanwhile do not inherit the priority (SCHED_RESET_ON_FORK).
+ * Returns the function that restores the previous policy, or undefined
+ * when nothing was changed (already real-time or idle, or not allowed).
+ */
+export function raiseRealtime(): (() => void) | undefined {
+  const binding = native();
+  const [policy, priority] = binding.getScheduler();
+  const base = policy & ~SCHED_RESET_ON_FORK;
+  if (base !== SCHED_OTHER && base !== SCHED_BATCH) return undefined;
+  if (!binding.setScheduler(SCHED_FIFO | SCHED_RESET_ON_FORK, 1)) return undefined;
+  return () => void binding.setScheduler(policy, priority);
+}
+
+/**
+ * Runs `work` raised as {@link raiseRealtime} does, then restores the
+ * policy (also when it throws); returns what `work` returns.
  *
  * For a takeover's address write and first frames (0.1–0.3 ms): preempted
  * in between by another process, the new holder answered for the address
@@ -26,14 +39,10 @@ const SCHED_RESET_ON_FORK = 0x40000000;
  * same priority (1), so they do not preempt it either.
  */
 export function withRealtime<T>(work: () => T): T {
-  const binding = native();
-  const [policy, priority] = binding.getScheduler();
-  const normal = (policy & ~SCHED_RESET_ON_FORK) === SCHED_OTHER || (policy & ~SCHED_RESET_ON_FORK) === SCHED_BATCH;
-  // Reset on fork: a thread or process started meanwhile does not inherit it.
-  const raised = normal && binding.setScheduler(SCHED_FIFO | SCHED_RESET_ON_FORK, 1);
+  const restore = raiseRealtime();
   try {
     return work();
   } finally {
-    if (raised) binding.setScheduler(policy, priority);
+    restore?.();
   }
 }

@@ -622,6 +622,32 @@ describe('routine heartbeats', () => {
     expect(engine.decided).toBe(true);
   });
 
+  it('checkingHolder: on the member that would take over, from its probe of the silent holder until the holder is heard or its deadline decides', () => {
+    const engine = backupB();
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 65);
+    engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 65);
+    expect(engine.checkingHolder).toBe(false);
+    expect(engine.tick(93).map((e) => e.type)).toContain('probe-holder'); // 65 + 30 − 2
+    expect(engine.checkingHolder).toBe(true);
+    engine.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), 94);
+    expect(engine.checkingHolder).toBe(false);
+    engine.receive(statusMessage('heartbeat', 'c', 1n, 'standby'), 110);
+    engine.tick(122); // probed again: 94 + 30 − 2
+    expect(engine.checkingHolder).toBe(true);
+    expect(engine.tick(124).map((e) => e.type)).toContain('acquire'); // the deadline: a is down, b takes over
+    expect(engine.checkingHolder).toBe(false);
+    // c, not next in line, never checks the holder.
+    const c = startedEngine('c');
+    for (let t = 0; t <= 60; t += 10) {
+      c.receive(statusMessage('heartbeat', 'a', 1n, 'holding'), t);
+      c.receive(statusMessage('heartbeat', 'b', 1n, 'standby'), t);
+      c.tick(t);
+    }
+    c.receive(statusMessage('heartbeat', 'b', 1n, 'standby'), 85);
+    c.tick(88);
+    expect(c.checkingHolder).toBe(false);
+  });
+
   it('a routine heartbeat moves the freeze reference as a re-plan would: a tick late on the armed timer but not on the last input is no freeze', () => {
     const engine = backupB();
     expect(engine.nextDeadline(60)).toBe(70);
