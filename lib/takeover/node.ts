@@ -566,6 +566,9 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
       // Clients first: the first announcement leaves before the reaper update.
       this.announce(group, false);
     });
+    // Decided: the rest (the reaper update, 0.1–0.4 ms) must not hold up the
+    // service's own answers, which at the same priority would wait for it.
+    this.urgent(false);
     this.held.add(group);
     this.armReaper();
   }
