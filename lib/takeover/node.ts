@@ -489,8 +489,9 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
    * Real-time while a takeover may be due within {@link holderProbeLeadMs}
    * (see TakeoverEngine.checkingHolder): at a silent holder's deadline the
    * wake-up, the decision and the write do not wait for a CPU behind other
-   * processes (at 2 ms heartbeats on a loaded host the wake-up alone was
-   * 0.2–1 ms late in one trial of five). Best effort, as withRealtime.
+   * processes (2 ms heartbeats, two busy loops on two cores: the wake-up was
+   * 0.7–1.9 ms late at p90 and up to 7 ms, the client's outage 14.5–20.6 ms
+   * at p95; 7.0–7.6 ms with it). Best effort, as withRealtime.
    */
   private urgent(on: boolean): void {
     if (on && !this.urgentRestore && !this.engine.isStopped) this.urgentRestore = raiseRealtime();
