@@ -275,8 +275,7 @@ export class TrialRunner {
     for (const p of this.c.lan.probers) p.trim(before);
   }
 
-  /** A window with no fault, as long as a handoff trial's: the measurement's own floor. */
-  /** A window with no fault: every holder acquisition in it is unexpected, and so is a second MAC answering. */
+  /** A window with no fault, as long as a handoff trial's: the measurement's own floor; every holder acquisition in it is unexpected, and so is a second MAC answering. */
   private async baseline(block: string): Promise<void> {
     const { c, home } = this;
     const mark = c.mark();

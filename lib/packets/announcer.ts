@@ -220,7 +220,7 @@ interface LinkEntry {
   framesSent: number;
   sendErrors: number;
   announcements: Map<string, Announcement>;
-  /** Encoded frames by address, ARP mode and Router flag (see {@link Announcer.prime}). */
+  /** Encoded frames by address, ARP mode and Router flag (see {@link Announcer.prepareAll}). */
   frames: Map<string, Buffer[]>;
 }
 
@@ -304,13 +304,13 @@ export class PreparedAnnouncement {
   }
 }
 
-/** What a {@link PreparedAnnouncement} holds for the announcer that made it. */
+/** What {@link Announcer.announceAll} needs before its first frame, resolved by an announcer. */
 interface PreparedState {
   owner: Announcer;
   options: AnnounceOptions;
   schedule: AnnounceSchedule;
-  /** Interface entry, address key and frames per target. */
-  items: { entry: LinkEntry; key: string; frames: Buffer[] }[];
+  /** Per target: its address, its interface's entry, the address key and the frames. */
+  items: { address: string; entry: LinkEntry; key: string; frames: Buffer[] }[];
 }
 
 const preparedStates = new WeakMap<PreparedAnnouncement, PreparedState>();
@@ -383,18 +383,11 @@ export class Announcer implements Disposable {
    * starting any.
    */
   announceAll(targets: readonly AnnounceTarget[] | PreparedAnnouncement, options: AnnounceOptions = {}): number {
-    let burst = targets instanceof PreparedAnnouncement ? targets : this.prepareAll(targets, options);
-    let state = preparedStates.get(burst);
-    // Prepared by another announcer, or before a socket was closed (forget, close): resolve it again.
-    if (!state || state.owner !== this || state.items.some((p, i) => this.links.get(burst.targets[i]!.link) !== p.entry)) {
-      burst = this.prepareAll(burst.targets, state?.options ?? options);
-      state = preparedStates.get(burst)!;
-    }
-    const { schedule, items: prepared } = state;
+    const { schedule, items: prepared } = targets instanceof PreparedAnnouncement ? this.stateOf(targets) : this.resolve(targets, options);
     const counted = new Set(prepared.map((p) => p.entry));
     const sentSoFar = () => [...counted].reduce((n, e) => n + e.framesSent + e.sendErrors, 0);
     const before = sentSoFar();
-    const started = prepared.map((p, i) => this.begin(p.entry, p.key, p.frames, burst.targets[i]!.address, schedule));
+    const started = prepared.map((p) => this.begin(p.entry, p.key, p.frames, p.address, schedule));
     // Every address's first frame, then the rest of every first round (an
     // IPv4 address's second frame, the reply), then the repeats: with pacing,
     // the burst's tokens go to as many addresses as possible.
@@ -420,12 +413,31 @@ export class Announcer implements Disposable {
    * {@link announce}.
    */
   prepareAll(targets: readonly AnnounceTarget[], options: AnnounceOptions = {}): PreparedAnnouncement {
+    const state = this.resolve(targets, options);
+    const burst = new PreparedAnnouncement(targets);
+    preparedStates.set(burst, state);
+    return burst;
+  }
+
+  /** Checks every target and the options, opens the sockets, builds the frames. */
+  private resolve(targets: readonly AnnounceTarget[], options: AnnounceOptions): PreparedState {
     if (!Array.isArray(targets)) throw new TypeError(`targets must be an array, got ${String(targets)}`);
     const schedule = this.scheduleOf(options);
-    const burst = new PreparedAnnouncement(targets);
-    const items = burst.targets.map((t) => this.prepare(t.link, t.address, options, schedule.arpMode));
-    preparedStates.set(burst, { owner: this, options, schedule, items });
-    return burst;
+    const items = targets.map((t) => ({ address: t.address, ...this.prepare(t.link, t.address, options, schedule.arpMode) }));
+    return { owner: this, options, schedule, items };
+  }
+
+  /**
+   * What `burst` holds for this announcer: resolved again, once, when another
+   * announcer prepared it or one of its sockets was closed since (forget,
+   * close).
+   */
+  private stateOf(burst: PreparedAnnouncement): PreparedState {
+    const state = preparedStates.get(burst);
+    if (state && state.owner === this && state.items.every((p, i) => this.links.get(burst.targets[i]!.link) === p.entry)) return state;
+    const fresh = this.resolve(burst.targets, state?.options ?? {});
+    preparedStates.set(burst, fresh);
+    return fresh;
   }
 
   /** Registers a new announcement of `address` (restarting one already running there). */
@@ -461,17 +473,6 @@ export class Announcer implements Disposable {
     const before = entry.framesSent + entry.sendErrors;
     for (const frame of frames) this.submit(entry, undefined, frame, true, address);
     return entry.framesSent + entry.sendErrors - before;
-  }
-
-  /**
-   * Opens `link`'s socket and encodes `address`'s frames now, so that a later
-   * {@link announce} or {@link announceNow} of it only sends: a takeover's
-   * first frame then leaves microseconds after the address is added instead
-   * of after the encoders' first run in this process (lazily compiled,
-   * ~0.7 ms for a neighbour advertisement). Same arguments as announceNow.
-   */
-  prime(link: LinkRef, address: string, options: Omit<AnnounceOptions, 'schedule'> & { arpMode?: ArpMode } = {}): void {
-    this.prepare(link, address, options, this.arpModeOf(options));
   }
 
   private scheduleOf(options: AnnounceOptions): AnnounceSchedule {

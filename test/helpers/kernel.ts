@@ -23,11 +23,19 @@ export function kernelUnavailableReason(): string | undefined {
   return cached;
 }
 
+/**
+ * The project's rule for tests that need something of the host: false when
+ * `reason` is undefined (they run); otherwise they are skipped with the
+ * reason printed, except under CI=true, where this throws (CI runs them all).
+ */
+export function skipUnless(what: string, reason: string | undefined): boolean {
+  if (reason === undefined) return false;
+  if (process.env.CI) throw new Error(`CI=true and ${what} cannot run: ${reason}`);
+  console.warn(`skipping ${what}: ${reason}`);
+  return true;
+}
+
 /** True when kernel tests must be skipped; throws under CI instead of skipping. */
 export function skipKernelTests(): boolean {
-  const reason = kernelUnavailableReason();
-  if (reason === undefined) return false;
-  if (process.env.CI) throw new Error(`CI=true and kernel tests cannot run: ${reason}`);
-  console.warn(`skipping kernel tests: ${reason}`);
-  return true;
+  return skipUnless('kernel tests', kernelUnavailableReason());
 }

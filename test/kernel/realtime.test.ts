@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../lib/native.js';
 import { withRealtime } from '../../lib/takeover/realtime.js';
+import { skipUnless } from '../helpers/kernel.js';
 
 const ROOT = resolve(__dirname, '../..');
 const SCHED_OTHER = 0;
@@ -26,15 +27,7 @@ function realtimeUnavailableReason(): string | undefined {
   return undefined;
 }
 
-function skipRealtimeTests(): boolean {
-  const reason = realtimeUnavailableReason();
-  if (reason === undefined) return false;
-  if (process.env.CI) throw new Error(`CI=true and real-time tests cannot run: ${reason}`);
-  console.warn(`skipping real-time tests: ${reason}`);
-  return true;
-}
-
-describe.skipIf(skipRealtimeTests())('withRealtime with the privilege', () => {
+describe.skipIf(skipUnless('real-time tests', realtimeUnavailableReason()))('withRealtime with the privilege', () => {
   afterEach(() => {
     native().setScheduler(SCHED_OTHER, 0);
   });

@@ -213,18 +213,17 @@ describe('Announcer schedule', () => {
     expect(log()).toEqual(['0 req 198.51.100.7', '0 req 198.51.100.8', '1 req 198.51.100.9', '2 rep 198.51.100.7', '3 rep 198.51.100.8', '4 rep 198.51.100.9']);
   });
 
-  it('prime opens the socket and encodes the frames ahead; announcing then sends those same frames', () => {
+  it('prepareAll opens the socket and encodes the frames ahead; announce and announceNow then send those same frames', () => {
     const { announcer, opened, log } = setup({ schedule: { burst: 1, secondBurst: 0 } });
-    announcer.prime('eth0', '198.51.100.7');
-    announcer.prime('eth0', '2001:db8::7');
+    announcer.prepareAll([{ link: 'eth0', address: '198.51.100.7' }, { link: 'eth0', address: '2001:db8::7' }]);
     expect(opened.map((l) => l.name)).toEqual(['eth0']);
     expect(opened[0]!.sent).toEqual([]); // nothing sent yet
     announcer.announce('eth0', '198.51.100.7');
     announcer.announceNow('eth0', '2001:db8::7');
     announcer.announce('eth0', '198.51.100.7'); // again: the same cached frames
     expect(log()).toEqual(['0 req 198.51.100.7', '0 rep 198.51.100.7', '0 na 2001:db8::7 O', '0 req 198.51.100.7', '0 rep 198.51.100.7']);
-    expect(() => announcer.prime('eth0', 'nope')).toThrow(RangeError);
-    expect(() => announcer.prime('eth0', '198.51.100.7', { arpMode: 'x' as never })).toThrow(/arpMode/);
+    expect(() => announcer.prepareAll([{ link: 'eth0', address: 'nope' }])).toThrow(RangeError);
+    expect(() => announcer.prepareAll([{ link: 'eth0', address: '198.51.100.7' }], { schedule: { arpMode: 'x' as never } })).toThrow(/arpMode/);
   });
 
   it("prepareAll does announceAll's checks, socket opening and encoding once; announceAll(prepared) then only sends, as often as asked", () => {
@@ -244,6 +243,8 @@ describe('Announcer schedule', () => {
     expect(announcer.announceAll(prepared)).toBe(2);
     expect(opened).toHaveLength(2);
     expect(log(opened[1])).toEqual(['1 req 198.51.100.7', '1 na 2001:db8::7 O']);
+    expect(announcer.announceAll(prepared)).toBe(2); // again: on the same new socket
+    expect(opened).toHaveLength(2);
     expect(() => announcer.prepareAll([{ link: 'eth0', address: '198.51.100.8' }, { link: 'eth0', address: 'nope' }])).toThrow(RangeError);
     expect(() => announcer.prepareAll('eth0' as never)).toThrow(/targets must be an array/);
   });
