@@ -17,13 +17,19 @@
 //          total/N over the whole pass.
 //   netlink_floor bulk --ifindex N --list FILE [--prefix P] [--flags F]
 //                      [--chunk K] [--rounds R] [--warmup W] [--settle-ms S]
-//     Per round: adds every address of FILE (one per line), K requests per
+//                      [--pause-ms Q]
+//     Per round: sleeps Q ms (default 0; so that a timed round starts in a
+//     process just woken from a sleep, as a daemon's takeover does), adds
+//     every address of FILE (one per line), K requests per
 //     sendto(2) followed by their K acks (as addrBatchSync does with
 //     BATCH_CHUNK), timed; then deletes them the same way and sleeps S ms,
 //     both untimed (the sleep lets the kernel's deferred work for the
 //     deleted addresses finish, so every round starts from the same state).
 //   netlink_floor dump --ifindex N --address A [--prefix P] [--flags F]
 //     Prints the add and delete requests as hex (sequence number 0).
+//   --lease S [--proto P] (every mode): the adds are the takeover write's
+//     requests instead (VipaNode.writeAddresses: 'replace' with both
+//     lifetimes S seconds and IFA_PROTO P), byte for byte.
 //   --samples (pair, bulk) adds the raw samples, in run order, to the output.
 //
 // Output: one JSON object on stdout; durations in nanoseconds. Any kernel
@@ -60,14 +66,20 @@
 #define MAX_ADDRESSES 100000
 #define MAX_ROUNDS 10000
 #define MAX_CHUNK 1024
-// Largest request: header 16 + ifaddrmsg 8 + two IPv6 attributes 2*20 + flags 8.
-#define MAX_REQUEST 80
+// Largest request: header 16 + ifaddrmsg 8 + two IPv6 attributes 2*20 + flags 8
+// + cacheinfo 20 + proto 8.
+#define MAX_REQUEST 108
 
 struct addr {
   int family;
   unsigned char bytes[16];
   int size;
 };
+
+// The takeover write's form (--lease): NLM_F_REPLACE instead of NLM_F_EXCL,
+// IFA_CACHEINFO with the lease as both lifetimes, IFA_PROTO. 0 = a plain add.
+static uint32_t lease_s = 0;
+static int proto = -1;
 
 static int sock = -1;
 static uint32_t seq = 1;
@@ -130,12 +142,14 @@ static size_t put_attr(unsigned char* p, unsigned short type, const void* data, 
 }
 
 // Encodes what encodeAddressRequest() encodes for an add (RTM_NEWADDR,
-// REQUEST|ACK|CREATE|EXCL, IFA_LOCAL, IFA_ADDRESS, IFA_FLAGS) or a delete
-// (RTM_DELADDR, REQUEST|ACK, IFA_LOCAL, IFA_ADDRESS). Returns its length.
+// REQUEST|ACK|CREATE|EXCL, IFA_LOCAL, IFA_ADDRESS, IFA_FLAGS), or with
+// --lease for a 'replace' with lifetimes and a proto (REQUEST|ACK|CREATE|
+// REPLACE, then IFA_CACHEINFO and IFA_PROTO: VipaNode's takeover write), or a
+// delete (RTM_DELADDR, REQUEST|ACK, IFA_LOCAL, IFA_ADDRESS). Returns its length.
 static size_t encode(unsigned char* p, int add, const struct addr* a, int prefix, uint32_t flags, int ifindex, uint32_t s) {
   struct nlmsghdr* h = (struct nlmsghdr*)p;
   h->nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | (lease_s ? NLM_F_REPLACE : NLM_F_EXCL) : 0);
   h->nlmsg_seq = s;
   h->nlmsg_pid = 0;
   struct ifaddrmsg* ifa = (struct ifaddrmsg*)(p + NLMSG_HDRLEN);
@@ -148,6 +162,14 @@ static size_t encode(unsigned char* p, int add, const struct addr* a, int prefix
   len += put_attr(p + len, IFA_LOCAL, a->bytes, (unsigned short)a->size);
   len += put_attr(p + len, IFA_ADDRESS, a->bytes, (unsigned short)a->size);
   if (add) len += put_attr(p + len, IFA_FLAGS, &flags, sizeof flags);
+  if (add && lease_s) {
+    struct ifa_cacheinfo ci = {.ifa_prefered = lease_s, .ifa_valid = lease_s};
+    len += put_attr(p + len, IFA_CACHEINFO, &ci, sizeof ci);
+  }
+  if (add && proto >= 0) {
+    unsigned char b = (unsigned char)proto;
+    len += put_attr(p + len, IFA_PROTO, &b, 1);
+  }
   h->nlmsg_len = (uint32_t)len;
   return len;
 }
@@ -236,6 +258,7 @@ struct options {
   long chunk;
   long rounds;
   long settle_ms;
+  long pause_ms;
   int samples;
 };
 
@@ -258,6 +281,7 @@ static void print_samples(const char* name, const uint64_t* v, long n, double sc
 }
 
 static void sleep_ms(long ms) {
+  if (ms <= 0) return;
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
@@ -374,14 +398,15 @@ static void run_bulk(const struct options* o) {
     sleep_ms(o->settle_ms);
   }
   for (long r = 0; r < o->rounds; r++) {
+    sleep_ms(o->pause_ms);
     uint64_t t0 = now_ns();
     bulk_pass(1, list, n, prefix, o->flags, o->ifindex, o->chunk, buf);
     rounds[r] = now_ns() - t0;
     bulk_pass(0, list, n, prefix, o->flags, o->ifindex, o->chunk, buf);  // untimed: restores the starting state
     sleep_ms(o->settle_ms);                                                  // untimed: lets deferred kernel work finish
   }
-  printf("{\"mode\":\"bulk\",\"count\":%d,\"prefix\":%d,\"flags\":%u,\"chunk\":%ld,\"rounds\":%ld,\"warmup\":%ld,\"settleMs\":%ld,", n, prefix,
-         o->flags, o->chunk, o->rounds, o->warmup, o->settle_ms);
+  printf("{\"mode\":\"bulk\",\"count\":%d,\"prefix\":%d,\"flags\":%u,\"lease\":%u,\"proto\":%d,\"chunk\":%ld,\"rounds\":%ld,\"warmup\":%ld,\"settleMs\":%ld,\"pauseMs\":%ld,", n, prefix,
+         o->flags, lease_s, proto, o->chunk, o->rounds, o->warmup, o->settle_ms, o->pause_ms);
   // Rounds in the order they ran (print_stats sorts), to show drift across rounds.
   printf("\"roundsInOrder\":[");
   for (long r = 0; r < o->rounds; r++) printf("%s%llu", r ? "," : "", (unsigned long long)rounds[r]);
@@ -421,6 +446,7 @@ int main(int argc, char** argv) {
       {"prefix", required_argument, 0, 'p'},  {"flags", required_argument, 0, 'f'},   {"pairs", required_argument, 0, 'n'},
       {"batch", required_argument, 0, 'b'},   {"warmup", required_argument, 0, 'w'},  {"chunk", required_argument, 0, 'k'},
       {"rounds", required_argument, 0, 'r'},  {"settle-ms", required_argument, 0, 's'}, {"samples", no_argument, 0, 'S'},
+      {"lease", required_argument, 0, 'L'},   {"proto", required_argument, 0, 'P'},   {"pause-ms", required_argument, 0, 'Q'},
       {0, 0, 0, 0}};
   int c;
   optind = 2;
@@ -438,6 +464,9 @@ int main(int argc, char** argv) {
       case 'r': o.rounds = parse_long(optarg, 1, MAX_ROUNDS, "--rounds"); break;
       case 's': o.settle_ms = parse_long(optarg, 0, 60000, "--settle-ms"); break;
       case 'S': o.samples = 1; break;
+      case 'L': lease_s = (uint32_t)parse_long(optarg, 1, 0xfffffffeL, "--lease"); break;
+      case 'P': proto = (int)parse_long(optarg, 0, 255, "--proto"); break;
+      case 'Q': o.pause_ms = parse_long(optarg, 0, 60000, "--pause-ms"); break;
       default: return 2;
     }
   }

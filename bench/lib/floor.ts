@@ -61,15 +61,26 @@ export class CProgram {
     this.compiler = execFileSync('cc', ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
   }
 
-  /** Runs the program with `args`; its stdout, or an error with its stderr. */
-  protected exec(args: string[], timeoutMs: number): string {
+  /** Runs the program with `args` (in network namespace `netns` when given, through nsenter); its stdout, or an error with its stderr. */
+  protected exec(args: string[], timeoutMs: number, netns?: string): string {
+    const [file, argv] = netns === undefined ? [this.path, args] : ['nsenter', [`--net=${netns}`, '--', this.path, ...args]];
     try {
-      return execFileSync(this.path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, maxBuffer: 256 << 20 });
+      return execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, maxBuffer: 256 << 20 });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
       throw new Error(`${this.name} ${args.slice(0, 3).join(' ')}: ${err.stderr?.trim() || err.message}`);
     }
   }
+}
+
+/** The takeover write's form of an add (VipaNode.writeAddresses): 'replace', both lifetimes `lease` s, IFA_PROTO `proto`. */
+export interface TakeoverForm {
+  lease: number;
+  proto: number;
+}
+
+function takeoverArgs(t: TakeoverForm | undefined): string[] {
+  return t ? ['--lease', String(t.lease), '--proto', String(t.proto)] : [];
 }
 
 /** The netlink floor: bench/floor/netlink_floor.c. */
@@ -78,9 +89,13 @@ export class Floor extends CProgram {
     super(root, buildDir, 'netlink_floor');
   }
 
-  /** The add and delete requests the floor sends, as hex with sequence number 0. */
-  dump(ifindex: number, address: string, flags: number): { add: string; del: string } {
-    const out = this.exec(['dump', '--ifindex', String(ifindex), '--address', address, '--flags', String(flags)], 10_000);
+  /**
+   * The add and delete requests the floor sends, as hex with sequence number
+   * 0; with `takeover`, the adds are the takeover write's 'replace' requests
+   * (both lifetimes `lease` seconds, IFA_PROTO `proto`).
+   */
+  dump(ifindex: number, address: string, flags: number, takeover?: TakeoverForm): { add: string; del: string } {
+    const out = this.exec(['dump', '--ifindex', String(ifindex), '--address', address, '--flags', String(flags), ...takeoverArgs(takeover)], 10_000);
     const lines = Object.fromEntries(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
     return { add: lines.add!, del: lines.del! };
   }
@@ -92,11 +107,17 @@ export class Floor extends CProgram {
     return JSON.parse(this.exec(args, 10_000 + (o.pairs + o.warmup) * 2)) as FloorPair;
   }
 
-  bulk(o: { ifindex: number; list: string; flags: number; chunk: number; rounds: number; warmup: number; settleMs: number }): FloorBulk {
+  /**
+   * Bulk rounds (see the program's comment), in network namespace `netns`
+   * (a path; default the caller's). `pauseMs`: sleep before each
+   * timed round; `takeover`: send the takeover write's requests instead of
+   * plain adds.
+   */
+  bulk(o: { netns?: string; ifindex: number; list: string; flags: number; chunk: number; rounds: number; warmup: number; settleMs: number; pauseMs?: number; takeover?: TakeoverForm }): FloorBulk {
     const args = ['bulk', '--ifindex', String(o.ifindex), '--list', o.list, '--flags', String(o.flags), '--chunk', String(o.chunk),
-      '--rounds', String(o.rounds), '--warmup', String(o.warmup), '--settle-ms', String(o.settleMs)];
-    // Bound: 1000 IPv6 adds take ~0.3 s settled, ~1.3 s unsettled; allow 10 s a round plus the settle time.
-    return JSON.parse(this.exec(args, (o.rounds + o.warmup) * (10_000 + o.settleMs) + 10_000)) as FloorBulk;
+      '--rounds', String(o.rounds), '--warmup', String(o.warmup), '--settle-ms', String(o.settleMs), '--pause-ms', String(o.pauseMs ?? 0), ...takeoverArgs(o.takeover)];
+    // Bound: 1000 IPv6 adds take ~0.3 s settled, ~1.3 s unsettled; allow 10 s a round plus the settle and pause times.
+    return JSON.parse(this.exec(args, (o.rounds + o.warmup) * (10_000 + o.settleMs + (o.pauseMs ?? 0)) + 10_000, o.netns)) as FloorBulk;
   }
 }
 

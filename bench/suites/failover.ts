@@ -25,7 +25,6 @@
  * summary sections (side-by-side tables, targets pass/miss, anomalies with
  * evidence), and an SVG chart of p95 outage versus interval.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
@@ -197,7 +196,8 @@ interface ScaleTrial {
 
 /** One timed add of a set of addresses in isolation (the add step of a takeover). */
 interface AddRound {
-  contender: 'floor' | 'vipa-takeover' | 'vipa-add';
+  /** floor: the C floor's plain adds; floor-takeover: the C floor sending the takeover write's requests. */
+  contender: 'floor' | 'floor-takeover' | 'vipa-takeover' | 'vipa-add';
   family: 4 | 6;
   count: number;
   round: number;
@@ -450,9 +450,27 @@ export const suite: Suite = {
         // (1) The add step alone, on the client's eth0 (no daemon there): vipa's takeover write (what
         // VipaNode.writeAddresses does: run the group's batch of 'replace' requests with a lease and vipa's
         // IFA_PROTO tag, prepared once by Netlink.prepareAddrBatch as the node does at start), vipa's plain
-        // batch add, and the C floor, in interleaved rounds, deletes untimed between them.
+        // batch add, and the C floor sending either the same requests as the takeover write or plain adds, in
+        // interleaved rounds, deletes untimed between them. Every contender is timed in a process just woken
+        // from the same settling sleep: the bench's own for vipa, the floor's --pause-ms for the floor.
         {
           using nl = new vipa.Netlink({ netns: client.netns });
+          const lease = vipaTimers(10).leaseSeconds;
+          const takeoverForm = { lease, proto: vipa.VIPA_PROTO };
+          const req = createRequire(join(ctx.root, 'package.json'));
+          const addressCodec = req('./dist/netlink/address.js') as typeof import('../../lib/netlink/address.js');
+          const messageCodec = req('./dist/netlink/message.js') as typeof import('../../lib/netlink/message.js');
+          const { IFA_F_NODAD } = req('./dist/netlink/constants.js') as typeof import('../../lib/netlink/constants.js');
+          // The floor's takeover form is the node's write, byte for byte (sequence numbers aside).
+          for (const family of [4, 6] as const) {
+            const cidr = scaleAddresses(family, 1)[0]!;
+            const spec = { link: clientIndex, address: cidr.split('/')[0]!, prefixLength: Number(cidr.split('/')[1]), ...(family === 6 ? { nodad: true } : {}), proto: vipa.VIPA_PROTO, validLifetime: lease, preferredLifetime: lease };
+            const w = new messageCodec.MessageWriter();
+            addressCodec.encodeAddressRequest(w, 'replace', addressCodec.validateAddressSpec(spec), 0);
+            const ours = w.buffer.subarray(0, w.length).toString('hex');
+            const floors = floor.dump(clientIndex, spec.address, family === 6 ? IFA_F_NODAD : 0, takeoverForm).add;
+            if (floors !== ours) throw new Error(`the C floor's IPv${family} takeover request differs from vipa's: floor ${floors}, vipa ${ours}`);
+          }
           // Warm the JIT for both vipa calls and both families (the C floor needs none): a few untimed small batches.
           for (const family of [4, 6] as const) {
             const specs = scaleAddresses(family, 20).map((a) => ({ link: clientIndex, address: a.split('/')[0]!, prefixLength: Number(a.split('/')[1]), ...(family === 6 ? { nodad: true } : {}) }));
@@ -470,29 +488,30 @@ export const suite: Suite = {
               const listFile = join(ctx.buildDir, `failover-scale-v${family}-${count}.txt`);
               writeFileSync(listFile, `${addresses.map((a) => a.split('/')[0]).join('\n')}\n`);
               const specs = addresses.map((a) => ({ link: clientIndex, address: a.split('/')[0]!, prefixLength: Number(a.split('/')[1]), ...(family === 6 ? { nodad: true } : {}) }));
-              const lease = vipaTimers(10).leaseSeconds;
               // Prepared untimed, as VipaNode prepares each group's write when it starts.
               const takeoverWrite = nl.prepareAddrBatch('replace', specs.map((x) => ({ ...x, proto: vipa.VIPA_PROTO, validLifetime: lease, preferredLifetime: lease })));
               const addItems = specs.map((x) => ({ op: 'add' as const, ...x }));
               const deleteItems = specs.map((x) => ({ op: 'delete' as const, ...x, allowMissing: true }));
               const settle = settleFor(family, count);
-              const contenders = ['floor', 'vipa-takeover', 'vipa-add'] as const;
+              const contenders = ['floor', 'floor-takeover', 'vipa-takeover', 'vipa-add'] as const;
               for (let round = 0; round < sizes.addRounds; round++) {
                 for (let k = 0; k < contenders.length; k++) {
                   const contender = contenders[(k + round) % contenders.length]!;
-                  await sleep(settle);
                   let ms: number;
-                  if (contender === 'floor') {
-                    const out = execFileSync('nsenter', [`--net=${client.netns}`, '--', floor.path, 'bulk', '--ifindex', String(clientIndex), '--list', listFile,
-                      '--flags', family === 6 ? '2' : '0', '--chunk', '128', '--rounds', '1', '--warmup', '0', '--settle-ms', '0'], { encoding: 'utf8', timeout: 60_000 });
-                    ms = (JSON.parse(out) as { perRound: { median: number } }).perRound.median / 1e6;
+                  if (contender === 'floor' || contender === 'floor-takeover') {
+                    // The floor sleeps `settle` itself, then adds (timed) and deletes (untimed) in one run.
+                    const out = floor.bulk({ netns: client.netns, ifindex: clientIndex, list: listFile, flags: family === 6 ? IFA_F_NODAD : 0, chunk: 128, rounds: 1, warmup: 0, settleMs: 0, pauseMs: settle,
+                      ...(contender === 'floor-takeover' ? { takeover: takeoverForm } : {}) });
+                    ms = out.perRound.median / 1e6;
                   } else if (contender === 'vipa-takeover') {
+                    await sleep(settle);
                     const t0 = process.hrtime.bigint();
                     const outcome = takeoverWrite.runSync();
                     ms = Number(process.hrtime.bigint() - t0) / 1e6;
                     nl.addrBatchSync(deleteItems);
                     if (!outcome.ok) throw new Error(`${contender}: ${outcome.failed} of ${count} adds failed`);
                   } else {
+                    await sleep(settle);
                     const t0 = process.hrtime.bigint();
                     const results = nl.addrBatchSync(addItems);
                     ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -813,51 +832,60 @@ function buildResult(r: Collected): SuiteResult {
     return x.length ? median(x) : undefined;
   };
   const ADD_LABELS: Record<AddRound['contender'], string> = {
-    floor: 'C floor (netlink_floor bulk: add, 128 per sendto)',
+    floor: 'C floor, plain adds (netlink_floor bulk: add, 128 per sendto)',
+    'floor-takeover': "C floor, the takeover write's requests (netlink_floor bulk --lease --proto)",
     'vipa-takeover': "vipa takeover write (prepared batch: 'replace' + lease + IFA_PROTO)",
     'vipa-add': "vipa addrBatchSync 'add'",
   };
-  const addLines = ['| IP | Addresses | Contender | Rounds | Median | Min | Max | × floor (median / median) | × floor (paired rounds) |', '|---|--:|---|--:|--:|--:|--:|--:|--:|'];
+  /** What each vipa contender is divided by: the floor sending the same requests (the target's ratio), then plain adds. */
+  const FLOORS_OF: Partial<Record<AddRound['contender'], AddRound['contender'][]>> = { 'vipa-takeover': ['floor-takeover', 'floor'], 'vipa-add': ['floor'] };
+  const addLines = ['| IP | Addresses | Contender | Rounds | Median | Min | Max | × floor sending the same requests (median / median; paired rounds) | × floor of plain adds (median / median; paired rounds) |', '|---|--:|---|--:|--:|--:|--:|--:|--:|'];
   for (const family of [4, 6] as const) {
     const counts = [...new Set(r.addRounds.filter((x) => x.family === family).map((x) => x.count))].sort((a, b) => a - b);
     for (const count of counts) {
       const of = (c: AddRound['contender']) => r.addRounds.filter((x) => x.family === family && x.count === count && x.contender === c);
-      const floor = of('floor');
-      for (const contender of ['floor', 'vipa-takeover', 'vipa-add'] as const) {
+      for (const contender of ['floor', 'floor-takeover', 'vipa-takeover', 'vipa-add'] as const) {
         const xs = of(contender);
         if (xs.length === 0) continue;
         const v = xs.map((x) => x.ms);
         const id = `scale.add.v${family}.${count}.${contender}`;
-        rows.push({ id, group: 'Scale: the add step of a takeover alone (client eth0, interleaved rounds)', label: `${ADD_LABELS[contender]}, IPv${family} × ${count}`, source: contender === 'floor' ? 'C floor' : 'hrtime around the call', unit: `adds of ${count} addresses`, items: count, stats: statsOfMs(v) });
-        let ratioCells = '– | –';
-        if (contender !== 'floor' && floor.length > 0) {
+        rows.push({ id, group: 'Scale: the add step of a takeover alone (client eth0, interleaved rounds)', label: `${ADD_LABELS[contender]}, IPv${family} × ${count}`, source: contender.startsWith('floor') ? 'C floor' : 'hrtime around the call', unit: `adds of ${count} addresses`, items: count, stats: statsOfMs(v) });
+        const cells = { same: '–', plain: '–' };
+        for (const floorName of FLOORS_OF[contender] ?? []) {
+          const floor = of(floorName);
+          if (floor.length === 0) continue;
           const paired = xs.flatMap((x) => {
             const f = floor.find((y) => y.round === x.round);
             return f ? [x.ms / f.ms] : [];
           });
           const value = median(v) / median(floor.map((x) => x.ms));
-          const target = contender === 'vipa-takeover' ? 1.2 : undefined;
+          // The target: the takeover write against the floor sending the very same requests.
+          const target = contender === 'vipa-takeover' && floorName === 'floor-takeover' ? 1.2 : undefined;
           ratios.push({
-            id: `${id}-over-floor`,
-            label: `${ADD_LABELS[contender]} / C floor, IPv${family} × ${count}`,
+            id: `${id}-over-${floorName}`,
+            label: `${ADD_LABELS[contender]} / ${ADD_LABELS[floorName]}, IPv${family} × ${count}`,
             numerator: id,
-            denominator: `scale.add.v${family}.${count}.floor`,
+            denominator: `scale.add.v${family}.${count}.${floorName}`,
             value,
             trimmedMean: trimmedMean(v) / trimmedMean(floor.map((x) => x.ms)),
             paired: median(paired),
             ...(target ? { target, pass: value <= target } : {}),
           });
-          ratioCells = `${value.toFixed(2)} | ${median(paired).toFixed(2)}`;
-          if (target) targetLines.push(`| Taking over many addresses ≤ 1.2 × floor (the adds), IPv${family} × ${count} | ${value.toFixed(2)} × (vipa ${fmtDur(median(v))}, floor ${fmtDur(median(floor.map((x) => x.ms)))}; paired ${median(paired).toFixed(2)}) | ${verdict(value <= target)} |`);
+          cells[floorName === 'floor' ? 'plain' : 'same'] = `${value.toFixed(2)}; ${median(paired).toFixed(2)}`;
+          if (target) {
+            const plain = of('floor').map((x) => x.ms);
+            const plainText = plain.length > 0 ? `; beside plain adds (floor ${fmtDur(median(plain))}) ${(median(v) / median(plain)).toFixed(2)} ×` : '';
+            targetLines.push(`| Taking over many addresses ≤ 1.2 × floor (the adds), IPv${family} × ${count} | ${value.toFixed(2)} × the floor sending the same requests (vipa ${fmtDur(median(v))}, floor ${fmtDur(median(floor.map((x) => x.ms)))}; paired ${median(paired).toFixed(2)})${plainText} | ${verdict(value <= target)} |`);
+          }
         }
-        addLines.push(`| v${family} | ${count} | ${ADD_LABELS[contender]} | ${v.length} | ${fmtMs(median(v))} | ${fmtMs(Math.min(...v))} | ${fmtMs(Math.max(...v))} | ${ratioCells} |`);
+        addLines.push(`| v${family} | ${count} | ${ADD_LABELS[contender]} | ${v.length} | ${fmtMs(median(v))} | ${fmtMs(Math.min(...v))} | ${fmtMs(Math.max(...v))} | ${cells.same} | ${cells.plain} |`);
       }
     }
   }
   if (r.addRounds.length > 0) {
     sections.push({
       title: 'Scale: the add step of a takeover, beside the kernel floor (ms)',
-      markdown: `${addLines.join('\n')}\n\nThe same addresses added on one veth (the client's eth0, no daemon there) by: the C floor (bench/floor/netlink_floor.c bulk: RTM_NEWADDR CREATE|EXCL|ACK, IFA_F_NODAD for IPv6, 128 requests per sendto, timed from the first send to the last ack by itself); vipa's takeover write, what VipaNode.writeAddresses does (runSync of the group's batch of 'replace' requests with a ${vipaTimers(10).leaseSeconds} s lease and vipa's IFA_PROTO tag, validated and encoded once by Netlink.prepareAddrBatch as the node does at start, untimed here too; a run stamps fresh sequence numbers into the prebuilt requests, sends 128 per sendto and reads the acks), timed around the call in the bench process; and vipa's plain batch add (one Netlink.addrBatchSync of 'add' requests, validated and encoded in the call). Rounds interleaved (order rotated), the addresses deleted untimed after each, ${settleFor(6, 1000)} ms (IPv6) or 200 ms (IPv4) of settling before each (pending MLD reports of deleted IPv6 addresses slow the next adds: the netlink suite's settled rounds); vipa's code warmed by untimed small batches first. The ratio's target applies to the takeover write.`,
+      markdown: `${addLines.join('\n')}\n\nThe same addresses added on one veth (the client's eth0, no daemon there) by: the C floor (bench/floor/netlink_floor.c bulk, 128 requests per sendto, timed from the first send to the last ack by itself) sending either plain adds (RTM_NEWADDR CREATE|EXCL|ACK, IFA_F_NODAD for IPv6) or the takeover write's own requests (CREATE|REPLACE|ACK with the lease in IFA_CACHEINFO and IFA_PROTO; checked in this run to be byte-identical to vipa's encoding, sequence numbers aside); vipa's takeover write, what VipaNode.writeAddresses does (runSync of the group's batch of 'replace' requests with a ${vipaTimers(10).leaseSeconds} s lease and vipa's IFA_PROTO tag, validated and encoded once by Netlink.prepareAddrBatch as the node does at start, untimed here too; a run stamps fresh sequence numbers into the prebuilt requests, sends 128 per sendto and reads the acks), timed around the call in the bench process; and vipa's plain batch add (one Netlink.addrBatchSync of 'add' requests, validated and encoded in the call). Rounds interleaved (order rotated), the addresses deleted untimed after each, ${settleFor(6, 1000)} ms (IPv6) or 200 ms (IPv4) of settling before each (pending MLD reports of deleted IPv6 addresses slow the next adds: the netlink suite's settled rounds), slept by the process that is then timed (the bench for vipa, the floor's --pause-ms for the floor: every contender starts its timed round just woken, as a daemon does for a takeover); vipa's code warmed by untimed small batches first. The ratio's target applies to the takeover write over the floor sending the same requests; its ratio over plain adds is shown beside it.`,
     });
   }
 
