@@ -19,8 +19,15 @@ import { ProberOutput, type ProberLine } from '../../lib/demo/prober-lines.js';
 import { benchInstrument } from './floor.js';
 import { spawnGuarded, waitForExit } from './guarded-spawn.js';
 
-/** UDP probe interval (ms) of the bench's probers; neighbour requests go every 1 ms. */
+/** UDP probe interval (ms) of the bench's probers. */
 export const PROBE_INTERVAL_MS = 0.5;
+
+/**
+ * ARP request / NS interval (ms) of the bench's probers: the two-MAC time is
+ * resolved to it (with 1 ms, one request answered by both hosts in a 0.1 ms
+ * overlap read as 1-2 ms, a whole heartbeat at 2 ms).
+ */
+export const NEIGHBOR_INTERVAL_MS = 0.5;
 
 interface Waiter {
   match: (responder: string) => boolean;
@@ -61,8 +68,8 @@ export class ClientProber {
     const prober = benchInstrument(root, buildDir, 'prober');
     const args = [
       '--target', target, '--port', String(port),
-      // 0.5 ms UDP probes (a gap is resolved to half a millisecond) and 1 ms neighbour probes.
-      '--interval', String(PROBE_INTERVAL_MS), '--neighbor-interval', '1',
+      // 0.5 ms UDP probes (a gap is resolved to half a millisecond), neighbour probes as often.
+      '--interval', String(PROBE_INTERVAL_MS), '--neighbor-interval', String(NEIGHBOR_INTERVAL_MS),
       // Lines reach the bench within 10 ms: it waits on them to end a trial.
       '--flush-ms', '10',
     ];

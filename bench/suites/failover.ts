@@ -31,6 +31,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { percentiles } from '../../lib/demo/analysis.js';
 import { monotonicMs } from '../../lib/demo/probe-wire.js';
+import { NEIGHBOR_INTERVAL_MS } from '../lib/client-prober.js';
 import { busyShare, readCpuTimes } from '../lib/cpuload.js';
 import { CpuHogs } from '../lib/busy.js';
 import { BenchLan, VIP4_CIDR, VIP6_CIDR } from '../lib/failover-lan.js';
@@ -53,6 +54,13 @@ interface Sizes {
   slowMoveEvery: number;
   /** The faults are dealt out to the shards (round robin), the move cycle to the last shard (quick: one trial of each, in parallel). */
   slowSplitFaults: boolean;
+  /**
+   * One tool's shards at a time (vipa's, then keepalived's) rather than both tools' at once: after each
+   * keepalived restart in one LAN, the other LANs' replies showed 1.5-2.5 ms gaps about once a second for
+   * seconds (a scheduler trace had keepalived on a CPU for 1.1-1.5 ms at a stretch, not preempted by the
+   * real-time instruments, in several of them); vipa LANs beside vipa LANs did not show them.
+   */
+  slowToolsApart: boolean;
   /** Faster configs: blocks, rounds per block and config, a move cycle every n rounds. */
   fastBlocks: number;
   fastRounds: number;
@@ -80,7 +88,8 @@ interface Sizes {
 }
 
 const FULL: Sizes = {
-  slowShards: 2, slowRounds: 10, slowMoveEvery: 2, slowSplitFaults: false,
+  // 4 shards × 5 rounds per tool: the brief's ≥ 20 trials; one tool's 4 LANs at a time.
+  slowShards: 4, slowRounds: 5, slowMoveEvery: 2, slowSplitFaults: false, slowToolsApart: true,
   fastBlocks: 4, fastRounds: 5, fastMoveEvery: 2,
   cpuWindowMs: 2000, stallReps: 10, saturationMs: 20_000, hogs: 4,
   addSizes4: [1, 100, 500], addSizes6: [1, 100, 1000], addRounds: 6,
@@ -90,7 +99,7 @@ const FULL: Sizes = {
   budgetS: 1100,
 };
 const QUICK: Sizes = {
-  slowShards: 2, slowRounds: 1, slowMoveEvery: 0, slowSplitFaults: true,
+  slowShards: 2, slowRounds: 1, slowMoveEvery: 0, slowSplitFaults: true, slowToolsApart: false,
   fastBlocks: 1, fastRounds: 1, fastMoveEvery: 1,
   cpuWindowMs: 500, stallReps: 1, saturationMs: 3000, hogs: 4,
   addSizes4: [500], addSizes6: [1000], addRounds: 1,
@@ -319,27 +328,30 @@ export const suite: Suite = {
     try {
       // ---- 1 s intervals: timer-bound, concurrent shards -------------------------------
       await phase('scenarios at 1 s (concurrent shards)', async () => {
-        const shards: Promise<void>[] = [];
-        // One gate for the concurrent clusters: no daemon start or kill in one while another measures a short window.
-        const gate = new QuietGate();
-        for (const tool of ['vipa', 'keepalived'] as const) {
-          for (let s = 0; s < sizes.slowShards; s++) {
-            shards.push((async () => {
-              const lan = await newLan(`${tool}-1s-shard${s + 1}`, HOLDERS);
-              const c = track(await contenderFor(tool, lan, SLOW_MS, HOLDERS, [VIP4_CIDR], [VIP6_CIDR]));
-              const faults = sizes.slowSplitFaults ? (['host-dies', 'process-dies', 'graceful'] as const).filter((_, i) => i % sizes.slowShards === s) : undefined;
-              const moveEvery = sizes.slowSplitFaults ? (s === sizes.slowShards - 1 ? 1 : 0) : sizes.slowMoveEvery;
-              await runConfig(c, `shard ${s + 1}`, sizes.slowRounds, moveEvery, faults, gate);
-              await release(c);
-              await release(lan);
-            })());
+        const waves: (readonly Tool[])[] = sizes.slowToolsApart ? [['vipa'], ['keepalived']] : [['vipa', 'keepalived']];
+        for (const tools of waves) {
+          const shards: Promise<void>[] = [];
+          // One gate for the concurrent clusters: no daemon start or kill in one while another measures a short window.
+          const gate = new QuietGate();
+          for (const tool of tools) {
+            for (let s = 0; s < sizes.slowShards; s++) {
+              shards.push((async () => {
+                const lan = await newLan(`${tool}-1s-shard${s + 1}`, HOLDERS);
+                const c = track(await contenderFor(tool, lan, SLOW_MS, HOLDERS, [VIP4_CIDR], [VIP6_CIDR]));
+                const faults = sizes.slowSplitFaults ? (['host-dies', 'process-dies', 'graceful'] as const).filter((_, i) => i % sizes.slowShards === s) : undefined;
+                const moveEvery = sizes.slowSplitFaults ? (s === sizes.slowShards - 1 ? 1 : 0) : sizes.slowMoveEvery;
+                await runConfig(c, `shard ${s + 1}`, sizes.slowRounds, moveEvery, faults, gate);
+                await release(c);
+                await release(lan);
+              })());
+            }
           }
-        }
-        const settled = await Promise.allSettled(shards);
-        for (const r of settled) {
-          if (r.status !== 'rejected') continue;
-          notes.push(`A 1 s shard failed: ${(r.reason as Error).message}`);
-          ctx.log(`    a 1 s shard failed: ${(r.reason as Error).stack}`);
+          const settled = await Promise.allSettled(shards);
+          for (const r of settled) {
+            if (r.status !== 'rejected') continue;
+            notes.push(`A 1 s shard failed: ${(r.reason as Error).message}`);
+            ctx.log(`    a 1 s shard failed: ${(r.reason as Error).stack}`);
+          }
         }
       });
 
@@ -758,7 +770,7 @@ function buildResult(r: Collected): SuiteResult {
     }
     sections.push({
       title: 'Side by side: two MACs answering for the address, longest per trial in ms (trials with any / trials)',
-      markdown: `${lines.join('\n')}\n\nFrom the prober's ARP/NS probes (every 1 ms): the time during which answers for the address came from two MACs within 10 ms of each other, alternating (a clean handover, a…a b…b, counts 0). For keepalived's process-dies the window runs until the bench removes the address the dead daemon left (it never goes by itself).`,
+      markdown: `${lines.join('\n')}\n\nFrom the prober's ARP/NS probes (every ${NEIGHBOR_INTERVAL_MS} ms): the time during which answers for the address came from two MACs within 10 ms of each other, alternating (a clean handover, a…a b…b, counts 0). For keepalived's process-dies the window runs until the bench removes the address the dead daemon left (it never goes by itself).`,
     });
   }
   {
@@ -1060,9 +1072,9 @@ function buildResult(r: Collected): SuiteResult {
     `Topology: one Linux bridge (its own namespace, STP off, multicast snooping off) with three holder hosts a (home), b, c and a client, each a namespace with a veth into the bridge; dual-stack host addresses 198.51.100.n/24 and 2001:db8::n/64; virtual addresses ${VIP4_CIDR} and ${VIP6_CIDR}.`,
     'vipa: `node dist/cli/main.js run` per node (lib/demo/cluster.ts), one group holding both addresses, home a, backups b (rank 200) and c (190), heartbeats over IPv4 every interval, missCount 3, giveback immediate, lease max(3 s, 3 intervals + 1 s), default announcements (5 now, 5 after 5 s).',
     `keepalived: ${r.kaVersion}, \`keepalived -n -l -P -f CONF -p PIDFILE -r VRRPPIDFILE\` per node in its own temp dir, VRRPv3 (vrrp_version 3), one instance per family (V4, V6) with the same timers, multicast adverts, priorities 150 (a, state MASTER), 100 (b), 90 (c), preempt on with no delay; planned move = a track_file (weight 1) on a set to −100, then back to 0.`,
-    'Client: bench/instruments/prober.c per family (the C twin of lib/demo/prober-main.ts: same options, same JSON lines): a 12-byte UDP probe every 0.5 ms to the virtual address, sent on an absolute schedule (clock_nanosleep, TIMER_ABSTIME), answered by bench/instruments/responder.c on every holder (which names itself, and answers from the address the probe reached: IP_PKTINFO / IPV6_PKTINFO); a receive thread times each reply by the kernel\'s receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME moved onto CLOCK_MONOTONIC by the clocks\' offset read right after recvmsg), so the reader\'s own delay does not count; and an ARP request / NS for the address every 1 ms from a made-up identity, recording every MAC that answers. A send-loop wake-up more than 1.5 ms (3 intervals) late is recorded as a prober stall and taken out of the outage. The measuring processes (probers and echo responders) run SCHED_FIFO priority 1 (chrt) so that their own scheduling does not show as outages (measured here, no fault, one holder, 40 ms windows over 10 s: p95 of the longest gap 0.94–1.80 ms at normal priority, 0.62–0.83 ms with it; the Node prober it replaces, probing every 1 ms: 3.0–3.2 and 1.6–2.1 ms); the daemons run as they are. VIPA_BENCH_PROBE_RT=0 turns that off. A window is analysed once the prober\'s output has caught up with its end (the prober writes its lines every 10 ms).',
+    'Client: bench/instruments/prober.c per family (the C twin of lib/demo/prober-main.ts: same options, same JSON lines): a 12-byte UDP probe every 0.5 ms to the virtual address, sent on an absolute schedule (clock_nanosleep, TIMER_ABSTIME), answered by bench/instruments/responder.c on every holder (which names itself, and answers from the address the probe reached: IP_PKTINFO / IPV6_PKTINFO); a receive thread times each reply by the kernel\'s receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME moved onto CLOCK_MONOTONIC by the clocks\' offset read right after recvmsg), so the reader\'s own delay does not count; and an ARP request / NS for the address every ' + String(NEIGHBOR_INTERVAL_MS) + ' ms from a made-up identity, recording every MAC that answers. A send-loop wake-up more than 1.5 ms (3 intervals) late is recorded as a prober stall and taken out of the outage. The measuring processes (probers and echo responders) run SCHED_FIFO priority 1 (chrt) so that their own scheduling does not show as outages (measured here, no fault, one holder, 40 ms windows over 10 s: p95 of the longest gap 0.94–1.80 ms at normal priority, 0.62–0.83 ms with it; the Node prober it replaces, probing every 1 ms: 3.0–3.2 and 1.6–2.1 ms); the daemons run as they are. VIPA_BENCH_PROBE_RT=0 turns that off. A window is analysed once the prober\'s output has caught up with its end (the prober writes its lines every 10 ms).',
     'host-dies: the holder\'s bridge port is set down, then its daemon SIGKILLed (keepalived: parent stopped, VRRP child and parent killed, so it cannot respawn the child). process-dies: SIGKILL only. Before the home returns, the addresses a killed daemon left on it are deleted (a rebooted host has none), then the home daemon starts again: that return is the giveback trial.',
-    `Scheduling: the 1 s configs run concurrently in ${r.sizes.slowShards} LAN(s) per tool, ${2 * r.sizes.slowShards} LANs at once (their failure detection takes seconds), with a gate between them (bench/lib/quiet-gate.ts): a short trial (no fault, process dies, graceful stop, move) runs alone, and no daemon start, kill, reap or cleanup in another LAN happens during it (daemon starts and process exits are kernel work a PREEMPT_NONE kernel does not preempt for the real-time instruments: without the gate the 1 s no-fault floor was 2.2 ms p95, four LANs of probers alone 0.8 ms); host-dies and giveback windows (seconds) are not gated; the others in ${r.sizes.fastBlocks} block(s), tools alternating and intervals rotated per block, one config running at a time. Rounds per block: ${r.sizes.fastRounds} of host-dies, process-dies, graceful (each followed by a giveback), a move cycle (there and back) every ${r.sizes.fastMoveEvery} round(s).`,
+    `Scheduling: the 1 s configs run concurrently in ${r.sizes.slowShards} LAN(s) per tool, ${r.sizes.slowToolsApart ? `one tool's ${r.sizes.slowShards} LANs at a time (vipa's, then keepalived's: after each keepalived restart, the other LANs' replies showed 1.5–2.5 ms gaps about once a second for seconds, with keepalived on a CPU for 1.1–1.5 ms at a stretch in a scheduler trace; vipa LANs beside vipa LANs did not)` : `${2 * r.sizes.slowShards} LANs at once`} (their failure detection takes seconds), with a gate between them (bench/lib/quiet-gate.ts): a short trial (no fault, process dies, graceful stop, move) runs alone, and no daemon start, kill, reap or cleanup in another LAN happens during it (daemon starts and process exits are kernel work a PREEMPT_NONE kernel does not preempt for the real-time instruments: without the gate the 1 s no-fault floor was 2.2 ms p95, four LANs of probers alone 0.8 ms); host-dies and giveback windows (seconds) are not gated; the others in ${r.sizes.fastBlocks} block(s), tools alternating and intervals rotated per block, one config running at a time. Rounds per block: ${r.sizes.fastRounds} of host-dies, process-dies, graceful (each followed by a giveback), a move cycle (there and back) every ${r.sizes.fastMoveEvery} round(s).`,
     `Load: ${loadNote}; busy share per phase in the JSON (config.loads).`,
     `Every figure comes from this run; the suite took ${r.totalS.toFixed(0)} s (${Object.entries(r.timings).map(([k, v]) => `${k}: ${v.toFixed(0)} s`).join('; ')}).`,
     ...r.notes,
