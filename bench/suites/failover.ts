@@ -871,8 +871,9 @@ function buildResult(r: Collected): SuiteResult {
             return f ? [x.ms / f.ms] : [];
           });
           const value = median(v) / median(floor.map((x) => x.ms));
-          // The target: the takeover write against the floor sending the very same requests.
-          const target = contender === 'vipa-takeover' && floorName === 'floor-takeover' ? 1.2 : undefined;
+          // The target (many addresses at once): the takeover write against the floor sending the very same requests.
+          const targeted = contender === 'vipa-takeover' && floorName === 'floor-takeover';
+          const target = targeted && count > 1 ? 1.2 : undefined;
           ratios.push({
             id: `${id}-over-${floorName}`,
             label: `${ADD_LABELS[contender]} / ${ADD_LABELS[floorName]}, IPv${family} × ${count}`,
@@ -884,10 +885,10 @@ function buildResult(r: Collected): SuiteResult {
             ...(target ? { target, pass: value <= target } : {}),
           });
           cells[floorName === 'floor' ? 'plain' : 'same'] = `${value.toFixed(2)}; ${median(paired).toFixed(2)}`;
-          if (target) {
+          if (targeted) {
             const plain = of('floor').map((x) => x.ms);
             const plainText = plain.length > 0 ? `; beside plain adds (floor ${fmtDur(median(plain))}) ${(median(v) / median(plain)).toFixed(2)} ×` : '';
-            targetLines.push(`| Taking over many addresses ≤ 1.2 × floor (the adds), IPv${family} × ${count} | ${value.toFixed(2)} × the floor sending the same requests (vipa ${fmtDur(median(v))}, floor ${fmtDur(median(floor.map((x) => x.ms)))}; paired ${median(paired).toFixed(2)})${plainText} | ${verdict(value <= target)} |`);
+            targetLines.push(`| Taking over many addresses ≤ 1.2 × floor (the adds), IPv${family} × ${count} | ${value.toFixed(2)} × the floor sending the same requests (vipa ${fmtDur(median(v))}, floor ${fmtDur(median(floor.map((x) => x.ms)))}; paired ${median(paired).toFixed(2)})${plainText} | ${target ? verdict(value <= target) : 'reported (one address: the fixed cost of a call from Node after idling; the target is for many)'} |`);
           }
         }
         addLines.push(`| v${family} | ${count} | ${ADD_LABELS[contender]} | ${v.length} | ${fmtMs(median(v))} | ${fmtMs(Math.min(...v))} | ${fmtMs(Math.max(...v))} | ${cells.same} | ${cells.plain} |`);
