@@ -24,7 +24,7 @@ import { VIPA_PROTO, type AddressSpec } from '../netlink/address.js';
 import { NetlinkMonitor, type AddressEvent, type LinkEvent } from '../netlink/monitor.js';
 import { Netlink, type PreparedAddrBatch } from '../netlink/netlink.js';
 import { native, type NativeTimer } from '../native.js';
-import { raiseRealtime, withRealtime } from './realtime.js';
+import { raiseRealtime, realtimeWrite, withRealtime } from './realtime.js';
 import { AddressReaper } from '../netlink/reaper.js';
 import { Announcer, type AnnouncerOptions, type PreparedAnnouncement } from '../packets/announcer.js';
 import { ConflictDetector } from '../packets/conflict.js';
@@ -132,6 +132,8 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   private readonly groupAddresses = new Map<number, ManagedAddress[]>();
   /** Per group, its takeover write (replace + lease + vipa's tag), validated and encoded once at start. */
   private readonly acquireBatches = new Map<number, PreparedAddrBatch>();
+  /** Groups whose takeover write runs at real-time priority with the first frames (see realtimeWrite). */
+  private readonly realtimeWrites = new Set<number>();
   /** Per group, its takeover announcement (sockets open, frames built), prepared once at start. */
   private readonly acquireAnnouncements = new Map<number, PreparedAnnouncement>();
   private readonly held = new Set<number>();
@@ -278,6 +280,7 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
         return { spec, text: a.address, interface: a.interface };
       });
       this.groupAddresses.set(group.index, addresses);
+      if (realtimeWrite(group.addresses.filter((a) => a.family === 6).length)) this.realtimeWrites.add(group.index);
       this.acquireBatches.set(group.index, nl.prepareAddrBatch('replace', addresses.map((a) => ({ ...a.spec, validLifetime: lease, preferredLifetime: lease }))));
     }
   }
@@ -561,12 +564,20 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
   private acquire(group: number): void {
     // The address answers from the write on, and until its first frame is
     // out clients and the old holder's reaper do not know: nothing may come
-    // in between (see withRealtime).
-    withRealtime(() => {
+    // in between (see withRealtime). Clients first: the first announcement
+    // leaves before the reaper update.
+    if (this.realtimeWrites.has(group)) {
+      withRealtime(() => {
+        this.writeAddresses(group);
+        this.announce(group, false);
+      });
+    } else {
+      // Many IPv6 adds are several times slower from a real-time thread
+      // (realtimeWrite): write at normal priority, then raise for the frames.
+      this.urgent(false);
       this.writeAddresses(group);
-      // Clients first: the first announcement leaves before the reaper update.
-      this.announce(group, false);
-    });
+      withRealtime(() => this.announce(group, false));
+    }
     // Decided: the rest (the reaper update, 0.1–0.4 ms) must not hold up the
     // service's own answers, which at the same priority would wait for it.
     this.urgent(false);
