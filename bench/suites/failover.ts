@@ -457,7 +457,8 @@ export const suite: Suite = {
         const lan = await newLan('scale', ['a', 'b'], { probe: false, hostNumbers: { a: 251, b: 252, client: 253 } });
         const client = lan.host('client');
         const clientIndex = lan.ifindex('client');
-        const vipa = createRequire(join(ctx.root, 'package.json'))('./dist/index.js') as typeof import('../../lib/index.js');
+        const req = createRequire(join(ctx.root, 'package.json'));
+        const vipa = req('./dist/index.js') as typeof import('../../lib/index.js');
 
         // (1) The add step alone, on the client's eth0 (no daemon there): vipa's takeover write (what
         // VipaNode.writeAddresses does: run the group's batch of 'replace' requests with a lease and vipa's
@@ -469,7 +470,6 @@ export const suite: Suite = {
           using nl = new vipa.Netlink({ netns: client.netns });
           const lease = vipaTimers(10).leaseSeconds;
           const takeoverForm = { lease, proto: vipa.VIPA_PROTO };
-          const req = createRequire(join(ctx.root, 'package.json'));
           const addressCodec = req('./dist/netlink/address.js') as typeof import('../../lib/netlink/address.js');
           const messageCodec = req('./dist/netlink/message.js') as typeof import('../../lib/netlink/message.js');
           const { IFA_F_NODAD } = req('./dist/netlink/constants.js') as typeof import('../../lib/netlink/constants.js');

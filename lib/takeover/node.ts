@@ -553,6 +553,10 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
    * and sends). Throws naming the first address the kernel refused.
    */
   private writeAddresses(group: number): void {
+    // Many IPv6 adds are several times slower from a real-time thread
+    // (realtimeWrite): such a group (a takeover, a lease refresh) is written
+    // outside the urgent window; apply raises it again if still due.
+    if (!this.realtimeWrites.has(group)) this.urgent(false);
     const outcome = this.acquireBatches.get(group)?.runSync();
     if (outcome === undefined || outcome.ok) return;
     const i = outcome.results.findIndex((r) => !r.ok);
@@ -565,19 +569,15 @@ export class VipaNode extends EventEmitter<VipaNodeEvents> {
     // The address answers from the write on, and until its first frame is
     // out clients and the old holder's reaper do not know: nothing may come
     // in between (see withRealtime). Clients first: the first announcement
-    // leaves before the reaper update.
-    if (this.realtimeWrites.has(group)) {
-      withRealtime(() => {
-        this.writeAddresses(group);
-        this.announce(group, false);
-      });
-    } else {
-      // Many IPv6 adds are several times slower from a real-time thread
-      // (realtimeWrite): write at normal priority, then raise for the frames.
-      this.urgent(false);
-      this.writeAddresses(group);
-      withRealtime(() => this.announce(group, false));
-    }
+    // leaves before the reaper update. A group with many IPv6 addresses is
+    // written at normal priority (see writeAddresses), then only its frames
+    // are raised.
+    const raisedWrite = this.realtimeWrites.has(group);
+    if (!raisedWrite) this.writeAddresses(group);
+    withRealtime(() => {
+      if (raisedWrite) this.writeAddresses(group);
+      this.announce(group, false);
+    });
     // Decided: the rest (the reaper update, 0.1–0.4 ms) must not hold up the
     // service's own answers, which at the same priority would wait for it.
     this.urgent(false);
